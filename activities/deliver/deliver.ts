@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Workspace } from '../../config/workspace';
+import type { DeliverInput, DeliverItem, DeliverResult, DeliveryFailureDetails, ItemResult } from '../types';
+import { DELIVERY_FAILED } from '../types';
+import { type HttpOutcome, sendHttp } from './http';
+import { decideRetry } from './retryPolicy';
+
+export interface DeliverDeps {
+  readonly workspace: Workspace;
+  readonly httpTimeoutMs: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Delivers a lane's head items in order. Items settled (delivered or aborted) before a retryable
+ * failure are reported in the failure's details, so the workflow keeps them settled and retries only
+ * from the failing item.
+ */
+export function createDeliver({ workspace, httpTimeoutMs, now = Date.now }: DeliverDeps) {
+  return async function deliver(input: DeliverInput): Promise<DeliverResult> {
+    const destination = workspace.destination(input.sourceId, input.destinationId);
+    const results: ItemResult[] = [];
+    for (const item of input.items) {
+      const attempt = item.attempts + 1;
+      if (!destination || !destination.enabled) {
+        const why = destination ? 'is disabled' : 'is no longer in the workspace config';
+        results.push({ messageId: item.messageId, outcome: 'aborted', reason: `destination ${input.destinationId} ${why}`, attempts: attempt });
+        continue;
+      }
+      const outcome = await sendItem(input.destinationId, item, httpTimeoutMs);
+      if (outcome.kind === 'delivered') {
+        results.push({ messageId: item.messageId, outcome: 'delivered' });
+        continue;
+      }
+      if (outcome.kind === 'rejected') {
+        results.push({
+          messageId: item.messageId,
+          outcome: 'aborted',
+          reason: `destination rejected the event with HTTP ${outcome.status}`,
+          status: outcome.status,
+          responseBody: outcome.body,
+          attempts: attempt,
+        });
+        continue;
+      }
+      const failedAt = now();
+      const decision = decideRetry(destination.retry, outcome, attempt, item.firstFailureAt ?? failedAt, failedAt);
+      if (decision.action === 'abort') {
+        results.push({
+          messageId: item.messageId,
+          outcome: 'aborted',
+          reason: `${decision.reason}; last error: ${outcome.error}`,
+          status: outcome.status,
+          responseBody: outcome.body,
+          attempts: attempt,
+        });
+        continue;
+      }
+      const details: DeliveryFailureDetails = {
+        results,
+        messageId: item.messageId,
+        error: outcome.error,
+        status: outcome.status,
+        retryInMs: decision.delayMs,
+        failedAt,
+      };
+      throw ApplicationFailure.create({
+        type: DELIVERY_FAILED,
+        message: `${input.destinationId}: ${outcome.error} (attempt ${attempt}, retry in ${Math.round(decision.delayMs / 1000)} s)`,
+        nonRetryable: true,
+        details: [details],
+      });
+    }
+    return { results };
+  };
+}
+
+async function sendItem(destinationId: string, item: DeliverItem, timeoutMs: number): Promise<HttpOutcome> {
+  let last: HttpOutcome = { kind: 'delivered', status: 204 };
+  for (const [index, request] of item.requests.entries()) {
+    last = await sendHttp(request, { timeoutMs, idempotencyKey: idempotencyKey(destinationId, item.messageId, index) });
+    if (last.kind !== 'delivered') return last;
+  }
+  return last;
+}
+
+/** Stable per event, destination and request, so a destination that deduplicates sees retries as one. */
+export function idempotencyKey(destinationId: string, messageId: string, index: number): string {
+  return createHash('sha256').update(`${destinationId}\0${messageId}\0${index}`).digest('hex').slice(0, 32);
+}

@@ -1,0 +1,53 @@
+import type { z } from 'zod';
+import { describeIssues } from '../config/errors';
+import type { RequestFacts } from './enrich';
+import { enrich } from './enrich';
+import { GatewayError, GatewayErrorType } from './errors';
+import { batchBodySchema, eventSchema, isEventType } from './schemas';
+import type { EventType, FerryEvent } from '../events/event';
+
+/** Validates a single-event body; the path fixes the type. */
+export function parseSingle(body: unknown, type: EventType, facts: RequestFacts): FerryEvent[] {
+  if (!isPlainObject(body)) throw invalid('Invalid request body: expected a JSON object');
+  return [enrich(check(eventSchema, { ...body, type }, ''), facts)];
+}
+
+/** Validates a `{ batch: [...] }` body; every element keeps its own type, and one bad element rejects all. */
+export function parseBatch(body: unknown, facts: RequestFacts): FerryEvent[] {
+  if (!isPlainObject(body)) throw invalid('Invalid request body: expected a JSON object');
+  const envelope = check(batchBodySchema, body, '');
+  if (envelope.batch.length === 0) throw invalid('Invalid request body: batch is empty');
+  const withEnvelope: RequestFacts = { ...facts, batchSentAt: envelope.sentAt ?? facts.batchSentAt };
+  return envelope.batch.map((element, index) => {
+    const at = `batch[${index}]`;
+    if (!isPlainObject(element)) throw invalid(`Invalid request body: ${at} is not an object`);
+    if (!isEventType(element.type)) throw invalid(`Invalid request body: ${at}.type must be one of track, identify, page, screen, group, alias`);
+    const merged = {
+      ...element,
+      context: mergeObjects(envelope.context, element.context),
+      integrations: mergeObjects(envelope.integrations, element.integrations),
+    };
+    return enrich(check(eventSchema, merged, at), withEnvelope);
+  });
+}
+
+function check<S extends z.ZodType>(schema: S, value: unknown, at: string): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => ({ ...i, path: at ? [at, ...i.path] : i.path }));
+  throw invalid(`Invalid request body: ${describeIssues(issues).replace(/\n/g, '; ')}`);
+}
+
+function invalid(message: string): GatewayError {
+  return new GatewayError(GatewayErrorType.invalidRequest, message);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Envelope-level context/integrations apply to every element, the element's own keys winning. */
+function mergeObjects(outer: unknown, inner: unknown): Record<string, unknown> | undefined {
+  if (!isPlainObject(outer)) return isPlainObject(inner) ? inner : (inner as undefined);
+  return { ...outer, ...(isPlainObject(inner) ? inner : {}) };
+}

@@ -1,0 +1,99 @@
+/**
+ * Environment settings of each entry point, parsed once with zod at startup. A bad value fails the
+ * start with a message that names the variable.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from '../temporal/names';
+import { ConfigError } from './errors';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** Where Ferry finds Temporal. */
+export const temporalEnv = {
+  /** host:port of the Temporal frontend. @default 127.0.0.1:7233 */
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  /** @default default */
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** @default ferry-pipeline */
+  FERRY_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
+};
+
+const shared = {
+  ...temporalEnv,
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'),
+  /** Path of the workspace JSON; the demo workspace when unset. */
+  FERRY_WORKSPACE_CONFIG: z.string().min(1).optional(),
+  LOG_LEVEL: logLevel.default('info'),
+};
+
+export const workerEnvSchema = z.object({
+  ...shared,
+  FERRY_MAX_BATCH_SIZE: positiveInt.max(500).default(20),
+  FERRY_IDLE_TIMEOUT_MS: positiveInt.default(5 * 60_000),
+  FERRY_CAN_AFTER_SIGNALS: positiveInt.max(9_000).default(2_000),
+  FERRY_CAN_AFTER_EVENTS: positiveInt.max(40_000).default(10_000),
+  FERRY_DEDUP_WINDOW_MS: positiveInt.default(60 * 60_000),
+  FERRY_DEDUP_MAX_ENTRIES: positiveInt.default(10_000),
+  FERRY_DELIVER_TIMEOUT_MS: positiveInt.default(30_000),
+  FERRY_HTTP_TIMEOUT_MS: positiveInt.default(10_000),
+  FERRY_TRANSFORM_TIMEOUT_MS: positiveInt.default(30_000),
+  FERRY_FAILURE_BACKOFF_INITIAL_MS: positiveInt.default(10_000),
+  FERRY_FAILURE_BACKOFF_MAX_MS: positiveInt.default(300_000),
+  FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
+  FERRY_WORKER_MAX_CACHED_WORKFLOWS: positiveInt.default(2_000),
+});
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+
+export const gatewayEnvSchema = z.object({
+  ...shared,
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Largest accepted request body after decompression, in KB. */
+  FERRY_MAX_REQUEST_KB: positiveInt.default(4_000),
+  /** How long the gateway waits for Temporal to accept a signal before answering 503. */
+  FERRY_SIGNAL_TIMEOUT_MS: positiveInt.default(5_000),
+});
+export type GatewayEnv = z.infer<typeof gatewayEnvSchema>;
+
+export const devServerEnvSchema = z.object({
+  FERRY_DATA_DIR: z.string().min(1).default('.data'),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_NAMESPACE: temporalEnv.TEMPORAL_NAMESPACE,
+});
+export type DevServerEnv = z.infer<typeof devServerEnvSchema>;
+
+export const startEnvSchema = devServerEnvSchema.extend({
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  DATABASE_URL: shared.DATABASE_URL.optional(),
+  FERRY_PG_PORT: port.default(54329),
+  PORT: port.default(8080),
+  FERRY_WORKSPACE_CONFIG: shared.FERRY_WORKSPACE_CONFIG,
+  FERRY_DEMO_RECEIVER_PORT: port.default(8099),
+  LOG_LEVEL: shared.LOG_LEVEL,
+});
+export type StartEnv = z.infer<typeof startEnvSchema>;
+
+/** Parses `env` against `schema`, reporting every bad variable by name. */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Empty strings mean "unset", as with most 12-factor tools, so `FOO= npm start` takes the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '(env)');
+    const value = cleaned[name];
+    return `${name}=${value === undefined ? '(unset)' : JSON.stringify(value)}: ${issue.message}`;
+  });
+  const names = parsed.error.issues.map((i) => String(i.path[0])).join(', ');
+  throw new ConfigError(`invalid environment:\n  ${lines.join('\n  ')}`, names);
+}
+
+/** The data dir as an absolute path, so child processes agree on it whatever their cwd. */
+export function resolveDataDir(dataDir: string): string {
+  return path.resolve(dataDir);
+}

@@ -1,0 +1,216 @@
+/**
+ * `npm start`: the whole Ferry stack on one machine. It starts, in order, a Temporal dev server and an
+ * embedded PostgreSQL (each unless an external one is configured), the demo receiver (with the demo
+ * workspace only), then the worker and the gateway as separate processes, as in production.
+ *
+ * `--only temporal,database` starts a subset (the test suite and `npm run dev-server` use this);
+ * `--ready-file F` writes the addresses as JSON to F once everything is up.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseEnv, startEnvSchema, type StartEnv } from '../config/env';
+import { startEmbeddedDatabase } from '../db/embedded';
+import { resolveTemporalCli, temporalCliVersion } from '../temporal/binary';
+import { startDevServer, stopChild } from '../temporal/devServer';
+import { startDemoReceiver } from './demoReceiver';
+
+const COMPONENTS = ['temporal', 'database', 'receiver', 'worker', 'gateway'] as const;
+type Component = (typeof COMPONENTS)[number];
+
+export interface StackAddresses {
+  temporalAddress?: string;
+  temporalUi?: string;
+  databaseUrl?: string;
+  gatewayUrl?: string;
+  receiverUrl?: string;
+  dataDir: string;
+}
+
+const say = (message: string) => process.stdout.write(`[ferry] ${message}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { only: { type: 'string' }, 'ready-file': { type: 'string' } } });
+  const only = parseOnly(values.only);
+  const env = parseEnv(startEnvSchema);
+  const dataDir = path.resolve(env.FERRY_DATA_DIR);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const stops: Array<() => Promise<void>> = [];
+  const addresses: StackAddresses = { dataDir };
+  let stopping = false;
+
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping…');
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => say(`while stopping: ${(err as Error).message}`));
+    say('stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => {
+    if (stopping) process.exit(130);
+    void shutdown(0);
+  });
+  process.on('SIGTERM', () => void shutdown(0));
+
+  try {
+    if (only.has('temporal') && !env.TEMPORAL_ADDRESS) {
+      const temporalDir = path.join(dataDir, 'temporal');
+      fs.mkdirSync(temporalDir, { recursive: true });
+      killStale(path.join(temporalDir, 'server.pid'));
+      const binary = resolveTemporalCli({ env: process.env, onProgress: say });
+      say(binary ? `Temporal CLI: ${binary} (${temporalCliVersion(binary)})` : 'no Temporal CLI found; downloading one through @temporalio/testing');
+      const server = await startDevServer({
+        binary,
+        dbFile: path.join(temporalDir, 'temporal.db'),
+        port: env.TEMPORAL_PORT,
+        uiPort: env.TEMPORAL_UI_PORT,
+        namespace: env.TEMPORAL_NAMESPACE,
+        logFile: path.join(temporalDir, 'server.log'),
+      });
+      if (server.pid) fs.writeFileSync(path.join(temporalDir, 'server.pid'), String(server.pid));
+      stops.push(server.stop);
+      addresses.temporalAddress = server.address;
+      addresses.temporalUi = server.uiUrl;
+    } else {
+      addresses.temporalAddress = env.TEMPORAL_ADDRESS;
+    }
+
+    if (only.has('database') && !env.DATABASE_URL) {
+      const db = await startEmbeddedDatabase({ dir: path.join(dataDir, 'postgres'), port: env.FERRY_PG_PORT });
+      stops.push(db.stop);
+      addresses.databaseUrl = db.url;
+    } else {
+      addresses.databaseUrl = env.DATABASE_URL;
+    }
+
+    if (only.has('receiver') && !env.FERRY_WORKSPACE_CONFIG) {
+      const receiver = await startDemoReceiver(env.FERRY_DEMO_RECEIVER_PORT, say);
+      stops.push(receiver.close);
+      addresses.receiverUrl = receiver.url;
+    }
+
+    const childEnv = componentEnv(env, addresses);
+    if (only.has('worker')) stops.push(supervise('worker', 'workers/worker.js', childEnv, () => stopping));
+    if (only.has('gateway')) {
+      stops.push(supervise('gateway', 'api/server.js', childEnv, () => stopping));
+      addresses.gatewayUrl = `http://127.0.0.1:${env.PORT}`;
+    }
+  } catch (err) {
+    say(`failed to start: ${(err as Error).message}`);
+    await shutdown(1);
+    return;
+  }
+
+  if (values['ready-file']) fs.writeFileSync(values['ready-file'], JSON.stringify(addresses));
+  printSummary(addresses, env);
+}
+
+function parseOnly(value: string | undefined): Set<Component> {
+  if (!value) return new Set(COMPONENTS);
+  const names = value.split(',').map((s) => s.trim());
+  for (const name of names) {
+    if (!(COMPONENTS as readonly string[]).includes(name)) throw new Error(`--only: unknown component "${name}" (one of ${COMPONENTS.join(', ')})`);
+  }
+  return new Set(names as Component[]);
+}
+
+function componentEnv(env: StartEnv, addresses: StackAddresses): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: addresses.temporalAddress,
+    TEMPORAL_NAMESPACE: env.TEMPORAL_NAMESPACE,
+    DATABASE_URL: addresses.databaseUrl,
+    PORT: String(env.PORT),
+    FERRY_DEMO_RECEIVER_PORT: String(env.FERRY_DEMO_RECEIVER_PORT),
+  };
+}
+
+/**
+ * Runs a component as a child process and restarts it if it dies, as a process manager would in
+ * production. Its log lines are passed through with a prefix.
+ */
+function supervise(name: string, entry: string, env: NodeJS.ProcessEnv, stopping: () => boolean): () => Promise<void> {
+  const script = path.join(__dirname, '..', entry);
+  let child: ChildProcess | undefined;
+  let restarts = 0;
+  const launch = () => {
+    const started = Date.now();
+    child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    say(`${name} started (pid ${child.pid})`);
+    prefixLines(child.stdout!, name);
+    prefixLines(child.stderr!, name);
+    child.once('exit', (code, signal) => {
+      if (stopping()) return;
+      // Crash loops back off up to 30 s; a component that ran for a while restarts at once.
+      restarts = Date.now() - started > 60_000 ? 0 : restarts + 1;
+      const delay = Math.min(30_000, restarts === 0 ? 0 : 1_000 * 2 ** (restarts - 1));
+      say(`${name} exited (${code ?? signal}); restarting in ${delay} ms`);
+      setTimeout(() => {
+        if (!stopping()) launch();
+      }, delay);
+    });
+  };
+  launch();
+  return async () => {
+    if (child) await stopChild(child, 30_000);
+  };
+}
+
+function prefixLines(stream: NodeJS.ReadableStream, name: string): void {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
+  });
+}
+
+/** A dev server left behind by a killed `npm start` would hold the port and the SQLite file. */
+function killStale(pidFile: string): void {
+  if (!fs.existsSync(pidFile)) return;
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  fs.rmSync(pidFile);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes('start-dev')) return;
+    process.kill(pid, 'SIGTERM');
+    say(`stopped a Temporal dev server left running by an earlier start (pid ${pid})`);
+  } catch {
+    // Not running any more.
+  }
+}
+
+function printSummary(a: StackAddresses, env: StartEnv): void {
+  const lines = [
+    '',
+    'Ferry is running.',
+    a.gatewayUrl && `  Gateway:         ${a.gatewayUrl}   (health: ${a.gatewayUrl}/health)`,
+    a.temporalUi && `  Temporal Web UI: ${a.temporalUi}`,
+    a.temporalAddress && `  Temporal:        ${a.temporalAddress} (namespace ${env.TEMPORAL_NAMESPACE})`,
+    a.databaseUrl && `  Database:        ${redact(a.databaseUrl)}`,
+    a.receiverUrl && `  Demo receiver:   ${a.receiverUrl} (logs every event it receives)`,
+    `  Data:            ${a.dataDir}`,
+    a.gatewayUrl && !env.FERRY_WORKSPACE_CONFIG && '',
+    a.gatewayUrl && !env.FERRY_WORKSPACE_CONFIG && 'Try it (demo write key "demo-write-key"):',
+    a.gatewayUrl &&
+      !env.FERRY_WORKSPACE_CONFIG &&
+      `  curl -u demo-write-key: -H 'content-type: application/json' -d '{"userId":"u1","event":"Signed Up","properties":{"plan":"pro"}}' ${a.gatewayUrl}/v1/track`,
+    '',
+    'Ctrl-C stops everything.',
+  ];
+  for (const line of lines) if (line !== undefined && line !== false && line !== '') say(line);
+}
+
+function redact(url: string): string {
+  return url.replace(/:\/\/([^:@/]+):[^@/]+@/, '://$1:***@');
+}
+
+main().catch((err: unknown) => {
+  say(`failed: ${(err as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,132 @@
+/**
+ * Runs a Temporal dev server (`temporal server start-dev`) persisted to SQLite, with Ferry's search
+ * attributes registered. Used by `npm start`, `npm run dev-server` and the test suite alike.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ALL_SEARCH_ATTRIBUTES, DEV_SERVER_SEARCH_ATTRIBUTE_TYPES } from './names';
+
+export interface DevServerOptions {
+  /** The CLI binary; `undefined` lets @temporalio/testing download one (needs the internet). */
+  readonly binary: string | undefined;
+  /** SQLite file; its directory is created. */
+  readonly dbFile: string;
+  /** @default 7233 */
+  readonly port?: number;
+  /** Web UI port. @default port + 1000 */
+  readonly uiPort?: number;
+  /** @default default */
+  readonly namespace?: string;
+  /** Where the server's own log goes; discarded when unset. */
+  readonly logFile?: string;
+  /** @default 60000 */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface DevServer {
+  readonly address: string;
+  readonly uiUrl: string;
+  readonly pid?: number;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period). */
+  stop(): Promise<void>;
+}
+
+export class DevServerError extends Error {
+  override readonly name = 'DevServerError';
+
+  constructor(
+    message: string,
+    readonly logFile?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const port = options.port ?? 7233;
+  const uiPort = options.uiPort ?? port + 1000;
+  const namespace = options.namespace ?? 'default';
+  fs.mkdirSync(path.dirname(options.dbFile), { recursive: true });
+  if (!options.binary) return startDownloaded(options, port, uiPort, namespace);
+
+  const args = [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1',
+    '--port', String(port),
+    '--ui-port', String(uiPort),
+    '--db-filename', options.dbFile,
+    '--namespace', namespace,
+    '--log-level', 'warn',
+    // WAL keeps SQLite durable while letting readers and the writer overlap.
+    '--sqlite-pragma', 'journal_mode=WAL',
+    ...ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${DEV_SERVER_SEARCH_ATTRIBUTE_TYPES[key.type as keyof typeof DEV_SERVER_SEARCH_ATTRIBUTE_TYPES]}`]),
+  ];
+  const log = options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';
+  const child = spawn(options.binary, args, { stdio: ['ignore', log, log] });
+  if (typeof log === 'number') fs.closeSync(log);
+  const address = `127.0.0.1:${port}`;
+  try {
+    await waitUntilReady(address, namespace, child, options.readyTimeoutMs ?? 60_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new DevServerError(`Temporal dev server did not start on ${address}: ${(err as Error).message}`, options.logFile, { cause: err });
+  }
+  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid: child.pid, stop: () => stopChild(child) };
+}
+
+async function startDownloaded(options: DevServerOptions, port: number, uiPort: number, namespace: string): Promise<DevServer> {
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      ip: '127.0.0.1',
+      port,
+      ui: true,
+      uiPort,
+      dbFilename: options.dbFile,
+      namespace,
+      searchAttributes: ALL_SEARCH_ATTRIBUTES,
+    },
+  });
+  return { address: `127.0.0.1:${port}`, uiUrl: `http://127.0.0.1:${uiPort}`, stop: () => env.teardown() };
+}
+
+async function waitUntilReady(address: string, namespace: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => {
+    exited = `the server exited (${code ?? signal})`;
+  });
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(exited);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`not ready after ${timeoutMs} ms: ${(lastError as Error | undefined)?.message ?? 'no answer'}`);
+}
+
+/** SIGTERM, then SIGKILL if the process lingers: SQLite is left consistent either way (WAL). */
+export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

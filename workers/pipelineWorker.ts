@@ -1,0 +1,27 @@
+import { type NativeConnection, Worker } from '@temporalio/worker';
+import type { Activities } from '../activities';
+
+export interface PipelineWorkerOptions {
+  readonly connection: NativeConnection;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly activities: Activities;
+  /** @default 200 */
+  readonly maxConcurrentActivities?: number;
+  /** Workflows kept in memory between tasks; each idle one costs memory, a missing one a replay. @default 2000 */
+  readonly maxCachedWorkflows?: number;
+}
+
+/** The worker that runs pipeline workflows and their activities; the same in production and in tests. */
+export function createPipelineWorker(options: PipelineWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    // Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js when built.
+    workflowsPath: require.resolve('../workflows'),
+    activities: options.activities,
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 200,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? 2_000,
+  });
+}

@@ -1,0 +1,2 @@
+// The worker bundles this file: export every workflow type Ferry runs, and nothing with side effects.
+export { pipelineWorkflow } from './pipeline';
