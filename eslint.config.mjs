@@ -6,7 +6,8 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', 'bench/**/*.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', '.jest-cache/**'] },
+  { files: ['**/*.js'], languageOptions: { sourceType: 'commonjs', globals: { module: 'readonly', require: 'readonly', __dirname: 'readonly' } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

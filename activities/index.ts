@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Workspace } from '../config/workspace';
 import { createRecordDeadLetters } from './deadLetters';
 import { createDeliver } from './deliver/deliver';
+import { sendHttp } from './deliver/http';
 import { createTransform } from './transform/transform';
 import type { PipelineSettings } from './types';
 
@@ -9,7 +10,7 @@ export interface ActivityDeps {
   readonly pool: Pool;
   readonly workspace: Workspace;
   readonly settings: PipelineSettings;
-  /** Timeout of one HTTP request to a destination. */
+  /** Timeout of one request to a destination. */
   readonly httpTimeoutMs: number;
 }
 
@@ -20,7 +21,7 @@ export function createActivities({ pool, workspace, settings, httpTimeoutMs }: A
       return settings;
     },
     transform: createTransform({ workspace }),
-    deliver: createDeliver({ workspace, httpTimeoutMs }),
+    deliver: createDeliver({ workspace, timeoutMs: httpTimeoutMs, transports: { http: sendHttp } }),
     recordDeadLetters: createRecordDeadLetters({ pool }),
   };
 }

@@ -23,6 +23,7 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
   const database = options.database ?? 'ferry';
   const fresh = !fs.existsSync(path.join(options.dir, 'PG_VERSION'));
   fs.mkdirSync(path.dirname(options.dir), { recursive: true });
+  if (process.getuid?.() === 0) assertReachableByPostgresUser(options.dir);
   const pg = new EmbeddedPostgres({
     databaseDir: options.dir,
     port: options.port,
@@ -50,6 +51,23 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`,
     stop: () => pg.stop(),
   };
+}
+
+/**
+ * As root, the server runs as the `postgres` user, which must be able to traverse every directory
+ * above the cluster. A private parent (e.g. a 0700 home directory) would fail deep inside initdb.
+ */
+function assertReachableByPostgresUser(dir: string): void {
+  for (let current = path.dirname(path.resolve(dir)); ; current = path.dirname(current)) {
+    const mode = fs.statSync(current).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `the embedded PostgreSQL runs as user "postgres", which cannot enter ${current} (mode ${(mode & 0o777).toString(8)}); ` +
+          'set FERRY_DATA_DIR to a directory outside it, or DATABASE_URL to use an external PostgreSQL',
+      );
+    }
+    if (path.dirname(current) === current) return;
+  }
 }
 
 function removeStalePid(dir: string): void {

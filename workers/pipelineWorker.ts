@@ -10,6 +10,8 @@ export interface PipelineWorkerOptions {
   readonly maxConcurrentActivities?: number;
   /** Workflows kept in memory between tasks; each idle one costs memory, a missing one a replay. @default 2000 */
   readonly maxCachedWorkflows?: number;
+  /** A pre-built workflow bundle (tests build one for the whole suite); built from workflows/ when unset. */
+  readonly workflowBundlePath?: string;
 }
 
 /** The worker that runs pipeline workflows and their activities; the same in production and in tests. */
@@ -18,8 +20,10 @@ export function createPipelineWorker(options: PipelineWorkerOptions): Promise<Wo
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    // Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js when built.
-    workflowsPath: require.resolve('../workflows'),
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : // Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js when built.
+        { workflowsPath: require.resolve('../workflows') }),
     activities: options.activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 200,
     maxCachedWorkflows: options.maxCachedWorkflows ?? 2_000,

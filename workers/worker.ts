@@ -12,6 +12,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { createPipelineWorker } from './pipelineWorker';
+import { installRuntimeLogger } from './runtime';
 
 export function pipelineSettingsFromEnv(env: WorkerEnv): PipelineSettings {
   return {
@@ -29,6 +30,7 @@ export function pipelineSettingsFromEnv(env: WorkerEnv): PipelineSettings {
 
 async function main(env: WorkerEnv): Promise<void> {
   const logger = createLogger('worker', env.LOG_LEVEL);
+  installRuntimeLogger(logger);
   const workspace = loadWorkspace(env.FERRY_WORKSPACE_CONFIG);
   const pool = createPool(env.DATABASE_URL);
   const applied = await migrate(pool);

@@ -3,12 +3,14 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Workspace } from '../../config/workspace';
 import type { DeliverInput, DeliverItem, DeliverResult, DeliveryFailureDetails, ItemResult } from '../types';
 import { DELIVERY_FAILED } from '../types';
-import { type HttpOutcome, sendHttp } from './http';
+import type { DeliveryOutcome, Transports } from './outcome';
 import { decideRetry } from './retryPolicy';
 
 export interface DeliverDeps {
   readonly workspace: Workspace;
-  readonly httpTimeoutMs: number;
+  /** Timeout of one request to a destination. */
+  readonly timeoutMs: number;
+  readonly transports: Transports;
   readonly now?: () => number;
 }
 
@@ -17,7 +19,7 @@ export interface DeliverDeps {
  * failure are reported in the failure's details, so the workflow keeps them settled and retries only
  * from the failing item.
  */
-export function createDeliver({ workspace, httpTimeoutMs, now = Date.now }: DeliverDeps) {
+export function createDeliver({ workspace, timeoutMs, transports, now = Date.now }: DeliverDeps) {
   return async function deliver(input: DeliverInput): Promise<DeliverResult> {
     const destination = workspace.destination(input.sourceId, input.destinationId);
     const results: ItemResult[] = [];
@@ -28,7 +30,7 @@ export function createDeliver({ workspace, httpTimeoutMs, now = Date.now }: Deli
         results.push({ messageId: item.messageId, outcome: 'aborted', reason: `destination ${input.destinationId} ${why}`, attempts: attempt });
         continue;
       }
-      const outcome = await sendItem(input.destinationId, item, httpTimeoutMs);
+      const outcome = await sendItem(transports, input.destinationId, item, timeoutMs);
       if (outcome.kind === 'delivered') {
         results.push({ messageId: item.messageId, outcome: 'delivered' });
         continue;
@@ -37,7 +39,7 @@ export function createDeliver({ workspace, httpTimeoutMs, now = Date.now }: Deli
         results.push({
           messageId: item.messageId,
           outcome: 'aborted',
-          reason: `destination rejected the event with HTTP ${outcome.status}`,
+          reason: outcome.status === undefined ? `destination rejected the event: ${outcome.body}` : `destination rejected the event with HTTP ${outcome.status}`,
           status: outcome.status,
           responseBody: outcome.body,
           attempts: attempt,
@@ -76,10 +78,12 @@ export function createDeliver({ workspace, httpTimeoutMs, now = Date.now }: Deli
   };
 }
 
-async function sendItem(destinationId: string, item: DeliverItem, timeoutMs: number): Promise<HttpOutcome> {
-  let last: HttpOutcome = { kind: 'delivered', status: 204 };
+/** Sends an event's requests in order; the event is delivered only when all of them are. */
+async function sendItem(transports: Transports, destinationId: string, item: DeliverItem, timeoutMs: number): Promise<DeliveryOutcome> {
+  let last: DeliveryOutcome = { kind: 'delivered' };
   for (const [index, request] of item.requests.entries()) {
-    last = await sendHttp(request, { timeoutMs, idempotencyKey: idempotencyKey(destinationId, item.messageId, index) });
+    const transport = transports[request.kind] as Transports[typeof request.kind];
+    last = await transport(request, { timeoutMs, idempotencyKey: idempotencyKey(destinationId, item.messageId, index) });
     if (last.kind !== 'delivered') return last;
   }
   return last;

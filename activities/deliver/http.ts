@@ -1,26 +1,9 @@
 import type { HttpDeliveryRequest } from '../types';
+import type { DeliveryOutcome, SendOptions } from './outcome';
 
 const MAX_BODY_KEPT = 2_000;
 
-/** What one HTTP attempt came to, classified the way RudderStack operators expect. */
-export type HttpOutcome =
-  | { readonly kind: 'delivered'; readonly status: number }
-  | { readonly kind: 'rejected'; readonly status: number; readonly body: string }
-  | {
-      readonly kind: 'retryable';
-      readonly status?: number;
-      readonly body?: string;
-      readonly error: string;
-      readonly throttled: boolean;
-      readonly retryAfterMs?: number;
-    };
-
-export interface HttpSendOptions {
-  readonly timeoutMs: number;
-  readonly idempotencyKey: string;
-}
-
-export async function sendHttp(request: HttpDeliveryRequest, options: HttpSendOptions): Promise<HttpOutcome> {
+export async function sendHttp(request: HttpDeliveryRequest, options: SendOptions): Promise<DeliveryOutcome> {
   let response: Response;
   try {
     response = await fetch(request.url, {
