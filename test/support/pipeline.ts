@@ -53,6 +53,10 @@ export interface TestPipelineOptions {
   readonly workspace: unknown;
   readonly settings?: Partial<PipelineSettings>;
   readonly httpTimeoutMs?: number;
+  /** Run the worker in this process. @default true */
+  readonly worker?: boolean;
+  /** Another Temporal server than the suite's (e.g. one the test restarts). */
+  readonly temporalAddress?: string;
 }
 
 export class TestPipeline {
@@ -62,7 +66,7 @@ export class TestPipeline {
   client!: Client;
   gatewayUrl = '';
   private connection!: Connection;
-  private nativeConnection!: NativeConnection;
+  private nativeConnection?: NativeConnection;
   private worker?: Worker;
   private workerRun?: Promise<void>;
   private server!: Server;
@@ -80,10 +84,9 @@ export class TestPipeline {
     this.workspace = parseWorkspace(this.options.workspace, 'test workspace');
     this.pool = createPool(infra.databaseUrl);
     await migrate(this.pool);
-    this.connection = await Connection.connect({ address: infra.temporalAddress });
+    this.connection = await Connection.connect({ address: this.temporalAddress });
     this.client = new Client({ connection: this.connection, namespace: 'default' });
-    this.nativeConnection = await NativeConnection.connect({ address: infra.temporalAddress });
-    await this.startWorker();
+    if (this.options.worker !== false) await this.startWorker();
     const logger = pino({ level: 'silent' });
     const sink = new SignalDispatcher({ client: this.client, taskQueue: this.taskQueue, signalTimeoutMs: 10_000 });
     const app = createApp({ workspace: this.workspace, sink, health: createHealthCheck({ connection: this.connection, pool: this.pool }), logger });
@@ -93,14 +96,22 @@ export class TestPipeline {
     this.gatewayUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
+  get temporalAddress(): string {
+    return this.options.temporalAddress ?? testInfra().temporalAddress;
+  }
+
+  get settings(): PipelineSettings {
+    return { ...TEST_SETTINGS, ...this.options.settings };
+  }
+
   async startWorker(): Promise<void> {
     if (this.worker) return;
-    const settings = { ...TEST_SETTINGS, ...this.options.settings };
+    this.nativeConnection ??= await NativeConnection.connect({ address: this.temporalAddress });
     this.worker = await createPipelineWorker({
       connection: this.nativeConnection,
       namespace: 'default',
       taskQueue: this.taskQueue,
-      activities: createActivities({ pool: this.pool, workspace: this.workspace, settings, httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000 }),
+      activities: createActivities({ pool: this.pool, workspace: this.workspace, settings: this.settings, httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000 }),
       workflowBundlePath: testInfra().workflowBundlePath,
     });
     this.workerRun = this.worker.run();
@@ -140,7 +151,7 @@ export class TestPipeline {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.stopWorker();
-    await this.nativeConnection.close();
+    await this.nativeConnection?.close();
     await this.connection.close();
     await this.pool.end();
   }

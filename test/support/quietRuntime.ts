@@ -1,4 +1,4 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 
-// The SDK logs every worker state change at INFO; tests only want its warnings.
-Runtime.install({ logger: new DefaultLogger('WARN') });
+// The SDK logs worker state changes at INFO and every failed delivery at WARN; tests want only errors.
+Runtime.install({ logger: new DefaultLogger('ERROR') });
