@@ -127,7 +127,14 @@ class Pipeline {
   private async runLane(destinationId: string): Promise<void> {
     const { sourceId } = this.args;
     const max = this.settings.maxBatchSize;
-    while (!this.rolling) {
+    // A lane stops at a step boundary once the run is due to continue-as-new; its queue is carried over.
+    while (!this.rolling && !this.shouldRoll()) {
+      const wait = this.state.retryWaitMs(destinationId, Date.now());
+      if (wait > 0) {
+        // Wakes early when the run must continue-as-new; the backoff carries over to the next run.
+        await condition(() => this.shouldRoll(), wait);
+        continue;
+      }
       const toTransform = this.state.untransformedHead(destinationId, max);
       if (toTransform.length > 0) {
         const outcomes = await activities.transform.executeWithOptions(
@@ -149,10 +156,8 @@ class Pipeline {
       } catch (err) {
         const failure = this.describeFailure(err, items[0]?.attempts ?? 0);
         await this.deadLetter(destinationId, this.state.applyResults(destinationId, failure.results));
-        this.state.recordFailure(destinationId, { ...failure, retryAt: failure.failedAt + failure.retryInMs });
+        this.state.recordFailure(destinationId, { ...failure, retryAt: Date.now() + failure.retryInMs });
         this.publish();
-        // Wakes early when the run must continue-as-new; the next run retries the head at once.
-        await condition(() => this.rolling || this.shouldRoll(), failure.retryInMs);
       }
     }
   }

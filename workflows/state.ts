@@ -29,6 +29,8 @@ export interface PipelineCarry {
   readonly lanes: ReadonlyArray<{
     readonly destinationId: string;
     readonly items: readonly LaneItem[];
+    /** Epoch ms before which the head must not be retried; carried so a hand-over does not cut a backoff short. */
+    readonly nextAttemptAt?: number;
     readonly delivered: number;
     readonly aborted: number;
     readonly filtered: number;
@@ -79,6 +81,7 @@ export class PipelineState {
       this.lanes.set(lane.destinationId, {
         destinationId: lane.destinationId,
         items: lane.items.map((i) => ({ ...i })),
+        nextAttemptAt: lane.nextAttemptAt,
         delivered: lane.delivered,
         aborted: lane.aborted,
         filtered: lane.filtered,
@@ -237,6 +240,12 @@ export class PipelineState {
     lane.nextAttemptAt = failure.retryAt;
   }
 
+  /** How long the lane must still wait before retrying its head (0 when it may go now). */
+  retryWaitMs(destinationId: string, nowMs: number): number {
+    const at = this.lane(destinationId).nextAttemptAt;
+    return at === undefined ? 0 : Math.max(0, at - nowMs);
+  }
+
   /** Destinations whose head event has failed at least once: the lanes an operator should look at. */
   stuckDestinations(): string[] {
     return [...this.lanes.values()]
@@ -278,6 +287,7 @@ export class PipelineState {
         .map((l) => ({
           destinationId: l.destinationId,
           items: l.items,
+          nextAttemptAt: l.nextAttemptAt,
           delivered: l.delivered,
           aborted: l.aborted,
           filtered: l.filtered,

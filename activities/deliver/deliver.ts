@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Workspace } from '../../config/workspace';
-import type { DeliverInput, DeliverItem, DeliverResult, DeliveryFailureDetails, ItemResult } from '../types';
+import type { DeliverInput, DeliverItem, DeliverResult, DeliveryFailureDetails, DeliveryRequest, ItemResult } from '../types';
 import { DELIVERY_FAILED } from '../types';
-import type { DeliveryOutcome, Transports } from './outcome';
+import type { DeliveryOutcome, Transport, Transports } from './outcome';
 import { decideRetry } from './retryPolicy';
 
 export interface DeliverDeps {
@@ -82,7 +82,8 @@ export function createDeliver({ workspace, timeoutMs, transports, now = Date.now
 async function sendItem(transports: Transports, destinationId: string, item: DeliverItem, timeoutMs: number): Promise<DeliveryOutcome> {
   let last: DeliveryOutcome = { kind: 'delivered' };
   for (const [index, request] of item.requests.entries()) {
-    const transport = transports[request.kind] as Transports[typeof request.kind];
+    // Transports is keyed by kind, so this lookup always finds the transport for this request's kind.
+    const transport = transports[request.kind] as Transport<DeliveryRequest>;
     last = await transport(request, { timeoutMs, idempotencyKey: idempotencyKey(destinationId, item.messageId, index) });
     if (last.kind !== 'delivered') return last;
   }
