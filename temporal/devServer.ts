@@ -66,7 +66,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     ...ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${DEV_SERVER_SEARCH_ATTRIBUTE_TYPES[key.type as keyof typeof DEV_SERVER_SEARCH_ATTRIBUTE_TYPES]}`]),
   ];
   const log = options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';
-  const child = spawn(options.binary, args, { stdio: ['ignore', log, log] });
+  // Its own process group: a terminal's Ctrl-C reaches only `npm start`, which stops components in order.
+  const child = spawn(options.binary, args, { stdio: ['ignore', log, log], detached: true });
   if (typeof log === 'number') fs.closeSync(log);
   const address = `127.0.0.1:${port}`;
   try {
@@ -123,10 +124,12 @@ export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> 
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
+    const done = () => {
       clearTimeout(timer);
       resolve();
-    });
-    child.kill('SIGTERM');
+    };
+    child.once('exit', done);
+    // kill() is false when the process is already gone but its exit has not been reported yet.
+    if (!child.kill('SIGTERM')) done();
   });
 }
