@@ -13,7 +13,32 @@ export interface HttpDeliveryRequest {
   readonly body?: unknown;
 }
 
-export type DeliveryRequest = HttpDeliveryRequest;
+/** RudderStack's warehouse column types; each warehouse maps them to its own. */
+export type WarehouseColumnType = 'int' | 'float' | 'string' | 'datetime' | 'boolean' | 'json';
+
+/** One row for one table: column → [type inferred from the event, value]. Blank values are left out. */
+export interface WarehouseRow {
+  readonly table: string;
+  /** `insert` keeps the first row per id (a messageId); `merge` upserts by id, newest values winning column by column. */
+  readonly write: 'insert' | 'merge';
+  readonly columns: Readonly<Record<string, readonly [WarehouseColumnType, string | number | boolean]>>;
+}
+
+/**
+ * Rows a warehouse destination asks the deliver step to load, all in one transaction. Connection
+ * settings stay in the workspace config, looked up by destination id, so no password enters the
+ * workflow history.
+ */
+export interface WarehouseDeliveryRequest {
+  readonly kind: 'warehouse';
+  readonly warehouse: 'POSTGRES';
+  readonly destinationId: string;
+  /** The schema the tables live in. */
+  readonly namespace: string;
+  readonly rows: readonly WarehouseRow[];
+}
+
+export type DeliveryRequest = HttpDeliveryRequest | WarehouseDeliveryRequest;
 
 /** Worker-side pipeline settings, read by each workflow run at its start. */
 export interface PipelineSettings {

@@ -40,6 +40,12 @@ export const workerEnvSchema = z.object({
   FERRY_DELIVER_TIMEOUT_MS: positiveInt.default(30_000),
   FERRY_HTTP_TIMEOUT_MS: positiveInt.default(10_000),
   FERRY_TRANSFORM_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Heap limit of one user-transformation isolate, in MB (isolated-vm's minimum is 8). */
+  FERRY_USER_TRANSFORM_MEMORY_MB: positiveInt.min(8).default(128),
+  /** Longest one call into a user transformation may run; keep it under half of FERRY_TRANSFORM_TIMEOUT_MS. */
+  FERRY_USER_TRANSFORM_TIMEOUT_MS: positiveInt.default(4_000),
+  /** Isolates kept per transformation version, so one slow event does not hold up the others. */
+  FERRY_USER_TRANSFORM_ISOLATES: positiveInt.max(32).default(2),
   FERRY_FAILURE_BACKOFF_INITIAL_MS: positiveInt.default(10_000),
   FERRY_FAILURE_BACKOFF_MAX_MS: positiveInt.default(300_000),
   FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
@@ -55,6 +61,8 @@ export const gatewayEnvSchema = z.object({
   FERRY_MAX_REQUEST_KB: positiveInt.default(4_000),
   /** How long the gateway waits for Temporal to accept a signal before answering 503. */
   FERRY_SIGNAL_TIMEOUT_MS: positiveInt.default(5_000),
+  /** The commit GET /version reports; when unset, `git rev-parse HEAD` of the checkout, else "unknown". */
+  FERRY_COMMIT: z.string().min(1).optional(),
 });
 export type GatewayEnv = z.infer<typeof gatewayEnvSchema>;
 

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { destinationDefinition } from '../activities/destinations/registry';
 import { retryPolicySchema, type RetryPolicy } from '../activities/deliver/retryPolicy';
+import { isTransformationCodePath, TransformationLoader, transformationConfigSchema } from '../activities/transform/userTransformation/config';
+import type { UserTransformation } from '../activities/transform/userTransformation/types';
 import { ConfigError, describeIssues, formatPath } from './errors';
 import { PROJECT_ROOT } from './paths';
 
@@ -18,6 +20,8 @@ const destinationSchema = z.looseObject({
   config: z.record(z.string(), z.unknown()),
   destinationDefinition: z.looseObject({ name: z.string().min(1) }),
   retry: retryPolicySchema.optional(),
+  /** RudderStack's user transformation of this connection; at most one. */
+  transformations: z.array(transformationConfigSchema).optional(),
 });
 
 const sourceSchema = z.looseObject({
@@ -26,6 +30,14 @@ const sourceSchema = z.looseObject({
   writeKey: z.string().min(1),
   enabled: z.boolean(),
   destinations: z.array(destinationSchema),
+  /** Per-source ingest limit, enforced by the gateway as a token bucket; unlimited when absent. */
+  rateLimit: z
+    .object({
+      eventsPerSecond: z.number().positive(),
+      /** Events that may arrive at once after a quiet spell. @default eventsPerSecond (at least 1) */
+      burst: z.number().int().positive().optional(),
+    })
+    .optional(),
 });
 
 export const workspaceSchema = z.looseObject({
@@ -44,6 +56,8 @@ export interface Destination {
   /** The config parsed by the destination's own schema. */
   readonly config: unknown;
   readonly retry: RetryPolicy;
+  /** Runs on each event before the destination's transform; its code is compiled at load. */
+  readonly transformation?: UserTransformation;
 }
 
 export interface Source {
@@ -79,8 +93,11 @@ export class Workspace {
   }
 }
 
-/** Validates a parsed workspace document; `origin` names the file in errors. */
-export function parseWorkspace(document: unknown, origin: string): Workspace {
+/**
+ * Validates a parsed workspace document; `origin` names the file in errors. `baseDir` is where
+ * transformations' `codeFile` paths start (loadWorkspace passes the file's folder).
+ */
+export function parseWorkspace(document: unknown, origin: string, { baseDir = process.cwd() }: { baseDir?: string } = {}): Workspace {
   const parsed = workspaceSchema.safeParse(document);
   if (!parsed.success) {
     throw new ConfigError(`invalid workspace config ${origin}:\n${describeIssues(parsed.error.issues)}`, origin);
@@ -88,6 +105,7 @@ export function parseWorkspace(document: unknown, origin: string): Workspace {
   const problems: string[] = [];
   const seenKeys = new Set<string>();
   const seenSources = new Set<string>();
+  const transformations = new TransformationLoader(baseDir);
   const sources = parsed.data.sources.map((source, s): Source => {
     if (seenKeys.has(source.writeKey)) problems.push(`sources[${s}].writeKey: duplicate write key`);
     if (seenSources.has(source.id)) problems.push(`sources[${s}].id: duplicate source id "${source.id}"`);
@@ -107,6 +125,8 @@ export function parseWorkspace(document: unknown, origin: string): Workspace {
         if (result.success) config = result.data;
         else for (const issue of result.error.issues) problems.push(`${at}.config${issue.path.length ? '.' : ''}${formatPath(issue.path)}: ${issue.message}`);
       }
+      const loaded = transformations.load(dest.transformations, at);
+      problems.push(...loaded.problems);
       return {
         id: dest.id,
         name: dest.name ?? dest.id,
@@ -114,6 +134,7 @@ export function parseWorkspace(document: unknown, origin: string): Workspace {
         definitionName: dest.destinationDefinition.name,
         config,
         retry: dest.retry ?? retryPolicySchema.parse({}),
+        transformation: loaded.transformation,
       };
     });
     return { id: source.id, name: source.name ?? source.id, writeKey: source.writeKey, enabled: source.enabled, destinations, raw: source };
@@ -143,12 +164,13 @@ export function loadWorkspace(file: string | undefined, env: NodeJS.ProcessEnv =
   } catch (err) {
     throw new ConfigError(`workspace config ${target} is not valid JSON: ${(err as Error).message}`, target, { cause: err });
   }
-  return parseWorkspace(substituteEnv(document, env, target, []), target);
+  return parseWorkspace(substituteEnv(document, env, target, []), target, { baseDir: path.dirname(target) });
 }
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, origin: string, at: PropertyKey[]): unknown {
+  if (isTransformationCodePath(at)) return value;
   if (typeof value === 'string') {
     return value.replace(ENV_REFERENCE, (_, name: string, fallback: string | undefined) => {
       const found = env[name];

@@ -4,6 +4,8 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { PostgresConnections } from '../activities/destinations/postgres/connections';
+import { UserTransformationSandboxes } from '../activities/transform/userTransformation/pool';
 import type { PipelineSettings } from '../activities/types';
 import { parseEnv, workerEnvSchema, type WorkerEnv } from '../config/env';
 import { createLogger } from '../config/logger';
@@ -38,17 +40,25 @@ async function main(env: WorkerEnv): Promise<void> {
   const added = await ensureSearchAttributes(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'search attributes registered');
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const sandboxes = new UserTransformationSandboxes({
+    memoryMb: env.FERRY_USER_TRANSFORM_MEMORY_MB,
+    timeoutMs: env.FERRY_USER_TRANSFORM_TIMEOUT_MS,
+    isolatesPerVersion: env.FERRY_USER_TRANSFORM_ISOLATES,
+  });
+  const warehouses = new PostgresConnections({ workspace });
   const worker = await createPipelineWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.FERRY_TASK_QUEUE,
-    activities: createActivities({ pool, workspace, settings: pipelineSettingsFromEnv(env), httpTimeoutMs: env.FERRY_HTTP_TIMEOUT_MS }),
+    activities: createActivities({ pool, workspace, settings: pipelineSettingsFromEnv(env), httpTimeoutMs: env.FERRY_HTTP_TIMEOUT_MS, sandboxes, warehouses }),
     maxConcurrentActivities: env.FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: env.FERRY_WORKER_MAX_CACHED_WORKFLOWS,
   });
   logger.info({ taskQueue: env.FERRY_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker running');
   // Worker.run() returns after SIGINT/SIGTERM, once in-flight tasks are done.
   await worker.run();
+  sandboxes.dispose();
+  await warehouses.close();
   await connection.close();
   await pool.end();
   logger.info('worker stopped');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { eventFilterFields } from '../eventFilter';
 
 /** RudderStack's WEBHOOK destination config: URL, method and custom headers. */
 export const webhookConfigSchema = z.object({
@@ -7,6 +8,7 @@ export const webhookConfigSchema = z.object({
   webhookMethod: z.enum(['POST', 'PUT', 'PATCH', 'GET', 'DELETE']).default('POST'),
   /** Extra headers, in RudderStack's `{ from: name, to: value }` shape. */
   headers: z.array(z.object({ from: z.string().min(1), to: z.string() })).default([]),
+  ...eventFilterFields,
 });
 
 export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
