@@ -2,7 +2,6 @@
  * Environment settings of each entry point, parsed once with zod at startup. A bad value fails the
  * start with a message that names the variable.
  */
-import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../temporal/names';
 import { ConfigError } from './errors';
@@ -99,9 +98,4 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
   });
   const names = parsed.error.issues.map((i) => String(i.path[0])).join(', ');
   throw new ConfigError(`invalid environment:\n  ${lines.join('\n  ')}`, names);
-}
-
-/** The data dir as an absolute path, so child processes agree on it whatever their cwd. */
-export function resolveDataDir(dataDir: string): string {
-  return path.resolve(dataDir);
 }

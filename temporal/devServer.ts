@@ -63,6 +63,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--log-level', 'warn',
     // WAL keeps SQLite durable while letting readers and the writer overlap.
     '--sqlite-pragma', 'journal_mode=WAL',
+    // The server hands an activity scheduled by a workflow task straight back to the worker that
+    // completed it, saving a poll round trip per activity. Off by default in server 1.29.
+    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
     ...ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${DEV_SERVER_SEARCH_ATTRIBUTE_TYPES[key.type as keyof typeof DEV_SERVER_SEARCH_ATTRIBUTE_TYPES]}`]),
   ];
   const log = options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';
