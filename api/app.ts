@@ -1,12 +1,23 @@
-import express, { type Request } from 'express';
+/**
+ * The gateway's HTTP API, compatible with RudderStack's and Segment's SDKs: the write key is the Basic
+ * auth user (or `?writeKey=` where browsers cannot set headers), bodies are JSON (gzip allowed), and a
+ * 200 is only sent once every event of the request is durably stored by the EventSink.
+ */
+import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { Workspace } from '../config/workspace';
+import type { Source, Workspace } from '../config/workspace';
 import type { EventType, FerryEvent, RoutedEvent } from '../events/event';
-import { authenticate } from './auth';
+import { authenticate, queryOf, sourceFor } from './auth';
+import { cors } from './cors';
 import type { RequestFacts } from './enrich';
 import { errorHandler, GatewayError, GatewayErrorType } from './errors';
 import type { HealthCheck } from './health';
+import { ALWAYS_NORMAL, type ModeSource } from './mode';
+import { eventFromQuery, TRANSPARENT_GIF } from './pixel';
+import { SourceRateLimiter } from './rateLimit';
+import { sourceConfigResponse } from './sourceConfig';
 import { parseBatch, parseSingle } from './validate';
+import { resolveVersion, type VersionInfo } from './version';
 
 /** Accepts routed events durably; resolves only once they are stored. */
 export interface EventSink {
@@ -20,6 +31,14 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** Largest accepted body after decompression. @default 4000 KB */
   readonly maxRequestBytes?: number;
+  /** Reported by /health; a supervisor plugs in here. @default always 'normal' */
+  readonly mode?: ModeSource;
+  /** Reported by /version. @default package.json and the checkout's git commit */
+  readonly version?: VersionInfo;
+  /** Per-source token buckets; tests pass one with their own clock. @default a limiter on the monotonic clock */
+  readonly rateLimiter?: SourceRateLimiter;
+  /** The workspace id /sourceConfig reports to the browser SDK. @default 'ferry' */
+  readonly workspaceId?: string;
 }
 
 const SINGLE_EVENT_PATHS: ReadonlyArray<readonly [string, EventType]> = [
@@ -31,41 +50,108 @@ const SINGLE_EVENT_PATHS: ReadonlyArray<readonly [string, EventType]> = [
   ['/v1/alias', 'alias'],
 ];
 
-export function createApp({ workspace, sink, health, logger, maxRequestBytes = 4_000 * 1024 }: GatewayOptions): express.Express {
+const PIXEL_PATHS: ReadonlyArray<readonly [string, EventType]> = [
+  ['/pixel/v1/track', 'track'],
+  ['/pixel/v1/page', 'page'],
+];
+
+export function createApp(options: GatewayOptions): express.Express {
+  const { workspace, sink, health, logger, maxRequestBytes = 4_000 * 1024, mode = ALWAYS_NORMAL, workspaceId = 'ferry' } = options;
+  const version = options.version ?? resolveVersion();
+  const limiter = options.rateLimiter ?? new SourceRateLimiter();
+  const loadedAt = new Date();
   const app = express();
   app.disable('x-powered-by');
+  app.disable('etag');
   app.set('trust proxy', true);
+  app.use(cors());
 
   app.get('/health', async (_req, res) => {
-    const report = await health();
-    res.status(report.status === 'ok' ? 200 : 503).json(report);
+    const [report, currentMode] = await Promise.all([health(), mode.current()]);
+    res.status(report.status === 'ok' ? 200 : 503).json({ ...report, mode: currentMode });
+  });
+
+  app.get('/version', (_req, res) => {
+    res.json(version);
+  });
+
+  // The browser SDK asks for `/sourceConfig/?…&writeKey=…`; express's non-strict routing matches both spellings.
+  app.get('/sourceConfig', (req, res) => {
+    const source = sourceFor(workspace, req, { allowQuery: true });
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(sourceConfigResponse(source, workspaceId, loadedAt));
   });
 
   // Every SDK sends JSON, but not always with a JSON content type (sendBeacon sends text/plain).
   const json = express.json({ limit: maxRequestBytes, type: () => true, strict: false, inflate: true });
-  const auth = authenticate(workspace);
+  const basicAuth = authenticate(workspace);
+  const basicOrQueryAuth = authenticate(workspace, { allowQuery: true });
 
-  const accept = async (req: Request, events: FerryEvent[]): Promise<void> => {
-    const source = req.source!;
+  /** Rate-limits, then stores; throws the refusal (429, 503) for the caller to answer. */
+  const accept = async (source: Source, events: FerryEvent[]): Promise<void> => {
+    limiter.take(source.id, source.raw.rateLimit, events.length);
     const destinationIds = source.destinations.filter((d) => d.enabled).map((d) => d.id);
-    await sink.dispatch(source.id, events.map((event) => ({ event, destinationIds })));
+    try {
+      await sink.dispatch(source.id, events.map((event) => ({ event, destinationIds })));
+    } catch (err) {
+      limiter.refund(source.id, source.raw.rateLimit, events.length);
+      throw err;
+    }
   };
+  const ok = (res: Response) => res.type('text/plain').send('OK');
 
   for (const [path, type] of SINGLE_EVENT_PATHS) {
-    app.post(path, auth, json, async (req, res) => {
-      await accept(req, parseSingle(req.body, type, facts(req)));
-      res.type('text/plain').send('OK');
+    app.post(path, basicAuth, json, async (req, res) => {
+      await accept(req.source!, parseSingle(req.body, type, facts(req)));
+      ok(res);
     });
   }
 
-  app.post('/v1/batch', auth, json, async (req, res) => {
-    await accept(req, parseBatch(req.body, facts(req)));
-    res.type('text/plain').send('OK');
+  // /v1/import is RudderStack's endpoint for historical loads: a batch whose events carry their own timestamps.
+  for (const path of ['/v1/batch', '/v1/import']) {
+    app.post(path, basicAuth, json, async (req, res) => {
+      await accept(req.source!, parseBatch(req.body, facts(req)));
+      ok(res);
+    });
+  }
+
+  // navigator.sendBeacon cannot set headers, so the write key comes in the query.
+  app.post('/beacon/v1/batch', basicOrQueryAuth, json, async (req, res) => {
+    await accept(req.source!, parseBatch(req.body, facts(req)));
+    ok(res);
   });
+
+  for (const [path, type] of PIXEL_PATHS) {
+    app.get(path, async (req, res) => {
+      // An image tag cannot act on an error, so every answer is the GIF. Bad input and bad keys still
+      // answer 200 (as RudderStack's pixel does) but keep nothing; 429 and 503 keep their status, so
+      // that nothing reads as stored when it was not.
+      let status = 200;
+      try {
+        const source = sourceFor(workspace, req, { allowQuery: true });
+        await accept(source, parseSingle(eventFromQuery(queryOf(req)), type, facts(req)));
+      } catch (err) {
+        status = pixelStatus(err, res, logger, req);
+      }
+      res.status(status).setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
+      res.type('image/gif').send(TRANSPARENT_GIF);
+    });
+  }
 
   app.use((_req, _res, next) => next(new GatewayError(GatewayErrorType.notFound, 'Not found')));
   app.use(errorHandler(logger));
   return app;
+}
+
+function pixelStatus(err: unknown, res: Response, logger: Logger, req: Request): number {
+  if (!(err instanceof GatewayError)) {
+    logger.error({ err, path: req.path }, 'unhandled pixel error');
+    return 500;
+  }
+  if (err.type !== GatewayErrorType.rateLimited && err.type !== GatewayErrorType.storeUnavailable) return 200;
+  if (err.status >= 500) logger.warn({ err: err.cause ?? err, path: req.path }, err.message);
+  if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+  return err.status;
 }
 
 function facts(req: Request): RequestFacts {

@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Source, Workspace } from '../config/workspace';
 import { GatewayError, GatewayErrorType } from './errors';
 
@@ -19,14 +19,39 @@ export function writeKeyFromBasicAuth(header: string | undefined): string | unde
   return key || undefined;
 }
 
-/** Authenticates the source by write key; unknown keys get 401, disabled sources 404. */
-export function authenticate(workspace: Workspace): RequestHandler {
+/** `?writeKey=`, which browsers use where they cannot set headers (sendBeacon, pixels, the SDK's config load). */
+export function writeKeyFromQuery(req: Request): string | undefined {
+  return queryOf(req).get('writeKey') || undefined;
+}
+
+/** The request's query string as URLSearchParams, independent of express's query parser setting. */
+export function queryOf(req: Request): URLSearchParams {
+  const at = req.originalUrl.indexOf('?');
+  return new URLSearchParams(at === -1 ? '' : req.originalUrl.slice(at + 1));
+}
+
+export interface AuthOptions {
+  /** Also accept the write key as `?writeKey=` when there is no Basic auth. @default false */
+  readonly allowQuery?: boolean;
+}
+
+/** Finds the source a write key belongs to: unknown or missing keys are refused 401, disabled sources 404. */
+export function sourceFor(workspace: Workspace, req: Request, { allowQuery = false }: AuthOptions = {}): Source {
+  const writeKey = writeKeyFromBasicAuth(req.headers.authorization) ?? (allowQuery ? writeKeyFromQuery(req) : undefined);
+  const source = writeKey === undefined ? undefined : workspace.sourceByWriteKey(writeKey);
+  if (!source) throw new GatewayError(GatewayErrorType.unauthorized, 'Invalid write key');
+  if (!source.enabled) throw new GatewayError(GatewayErrorType.sourceDisabled, 'Source is disabled');
+  return source;
+}
+
+/** Authenticates the source by write key before the body is read. */
+export function authenticate(workspace: Workspace, options: AuthOptions = {}): RequestHandler {
   return (req, _res, next) => {
-    const writeKey = writeKeyFromBasicAuth(req.headers.authorization);
-    const source = writeKey === undefined ? undefined : workspace.sourceByWriteKey(writeKey);
-    if (!source) return next(new GatewayError(GatewayErrorType.unauthorized, 'Invalid write key'));
-    if (!source.enabled) return next(new GatewayError(GatewayErrorType.sourceDisabled, 'Source is disabled'));
-    req.source = source;
-    next();
+    try {
+      req.source = sourceFor(workspace, req, options);
+      next();
+    } catch (err) {
+      next(err);
+    }
   };
 }

@@ -61,15 +61,30 @@ const BODY_PARSER_MESSAGES: Partial<Record<GatewayErrorType, string>> = {
   unsupported_encoding: 'Unsupported content encoding',
 };
 
+/**
+ * body-parser's refusals. Most carry a `type`; some only an HTTP status, e.g. a body that claims gzip
+ * but does not inflate (zlib's error wrapped as a 400).
+ */
+function fromBodyParser(err: unknown): GatewayError | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const { type: rawType, status } = err as { type?: unknown; status?: unknown };
+  let type = typeof rawType === 'string' ? BODY_PARSER_ERRORS[rawType] : undefined;
+  if (!type && typeof status === 'number' && status >= 400 && status < 500) {
+    type = status === 413 ? GatewayErrorType.tooLarge : status === 415 ? GatewayErrorType.unsupportedEncoding : GatewayErrorType.invalidRequest;
+  }
+  if (!type) return undefined;
+  const message = rawType === undefined && type === GatewayErrorType.invalidRequest ? 'Invalid request body: cannot be decoded' : (BODY_PARSER_MESSAGES[type] ?? 'Invalid request');
+  return new GatewayError(type, message, { cause: err });
+}
+
 /** Maps every error to a status and a short plain-text body; internals are logged, never returned. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     let gatewayError: GatewayError | undefined;
     if (err instanceof GatewayError) {
       gatewayError = err;
-    } else if (err && typeof err === 'object' && typeof (err as { type?: unknown }).type === 'string') {
-      const type = BODY_PARSER_ERRORS[(err as { type: string }).type];
-      if (type) gatewayError = new GatewayError(type, BODY_PARSER_MESSAGES[type] ?? 'Invalid request', { cause: err });
+    } else {
+      gatewayError = fromBodyParser(err);
     }
     if (!gatewayError) {
       logger.error({ err, path: req.path }, 'unhandled gateway error');

@@ -11,6 +11,7 @@ import { createPool } from '../db/pool';
 import { createApp } from './app';
 import { SignalDispatcher } from './dispatcher';
 import { createHealthCheck } from './health';
+import { resolveVersion } from './version';
 
 export interface RunningGateway {
   readonly server: Server;
@@ -26,12 +27,14 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const pool = createPool(env.DATABASE_URL, 2);
   const sink = new SignalDispatcher({ client, taskQueue: env.FERRY_TASK_QUEUE, signalTimeoutMs: env.FERRY_SIGNAL_TIMEOUT_MS });
+  const health = createHealthCheck({ connection, pool });
   const app = createApp({
     workspace,
     sink,
-    health: createHealthCheck({ connection, pool }),
+    health,
     logger,
     maxRequestBytes: env.FERRY_MAX_REQUEST_KB * 1024,
+    version: resolveVersion({ commit: env.FERRY_COMMIT }),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(env.PORT, env.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
@@ -45,6 +48,7 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
     async close() {
       // Stop taking requests, let in-flight ones finish (their signals included), then drop connections.
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await health.settled();
       await connection.close();
       await pool.end();
     },

@@ -7,5 +7,6 @@ echo "[ferry] lint…"
 npx eslint .
 echo "[ferry] typecheck…"
 npx tsc -p tsconfig.json --noEmit
+bash scripts/ensure-chromium.sh
 echo "[ferry] tests…"
 npx jest "$@"

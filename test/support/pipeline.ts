@@ -10,7 +10,7 @@ import type { Pool } from 'pg';
 import pino from 'pino';
 import { createActivities } from '../../activities';
 import type { PipelineSettings } from '../../activities/types';
-import { createApp } from '../../api/app';
+import { createApp, type GatewayOptions } from '../../api/app';
 import { SignalDispatcher } from '../../api/dispatcher';
 import { createHealthCheck } from '../../api/health';
 import { parseWorkspace, type Workspace } from '../../config/workspace';
@@ -132,6 +132,30 @@ export class TestPipeline {
       headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`, ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
+  }
+
+  /**
+   * Another gateway in front of this pipeline (same workspace, Temporal and task queue) with some
+   * options replaced, e.g. a smaller size limit or another mode source. The caller closes it.
+   */
+  async startGateway(overrides: Partial<GatewayOptions> = {}): Promise<{ url: string; close(): Promise<void> }> {
+    const app = createApp({
+      workspace: this.workspace,
+      sink: new SignalDispatcher({ client: this.client, taskQueue: this.taskQueue, signalTimeoutMs: 10_000 }),
+      health: createHealthCheck({ connection: this.connection, pool: this.pool }),
+      logger: pino({ level: 'silent' }),
+      ...overrides,
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
   }
 
   workflowId(sourceId: string, userId: string): string {
