@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
   };
-  const worker = await startProcess('worker', [path.join(ROOT, 'dist', 'workers', 'worker.js')], env, 'worker running', path.join(dir, 'worker.log'));
+  const worker = await startProcess('worker', [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ') ?? []), path.join(ROOT, 'dist', 'workers', 'worker.js')], env, 'worker running', path.join(dir, 'worker.log'));
   const gateway = await startProcess('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], env, 'gateway listening', path.join(dir, 'gateway.log'));
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const pids: Record<string, number | undefined> = { worker: worker.child.pid, gateway: gateway.child.pid, temporal: infra.pids.temporal, postgres: infra.pids.postgres };

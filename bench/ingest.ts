@@ -26,13 +26,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { benchDir, freePort, ROOT, say } from './support/stack';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const WRITE_KEY = 'bench-write-key';
 const BATCH_SIZE = 20;
 const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
@@ -56,7 +56,6 @@ const PHASES: readonly Phase[] = [
   { name: 'batch-half', path: '/v1/batch', events: BATCH_SIZE, mixedUsers: false, rate: 250 },
 ];
 
-const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -79,9 +78,7 @@ async function main(): Promise<void> {
   const rates: Record<string, number> = { 'track-half': Number(values['track-rate']), 'batch-half': Number(values['batch-rate']) };
   const phases = PHASES.filter((p) => !only || only.has(p.name)).map((p) => (p.rate ? { ...p, rate: rates[p.name] ?? p.rate } : p));
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
-  // The embedded PostgreSQL runs as the postgres user when we are root.
-  fs.chmodSync(dir, 0o755);
+  const dir = benchDir();
   const sink = await startSink();
   const workspaceFile = path.join(dir, 'workspace.json');
   const destinations = values['no-destination']
@@ -344,17 +341,6 @@ function printTable(rows: Array<Record<string, unknown>>): void {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const format = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   process.stdout.write(`${format(header)}\n${lines.map(format).join('\n')}\n`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

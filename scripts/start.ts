@@ -73,6 +73,7 @@ async function main(): Promise<void> {
         port: env.TEMPORAL_PORT,
         uiPort: env.TEMPORAL_UI_PORT,
         namespace: env.TEMPORAL_NAMESPACE,
+        sqliteSynchronous: env.FERRY_TEMPORAL_SQLITE_SYNCHRONOUS,
         logFile: path.join(temporalDir, 'server.log'),
       });
       if (server.pid) fs.writeFileSync(path.join(temporalDir, 'server.pid'), String(server.pid));

@@ -20,6 +20,8 @@ export interface DevServerOptions {
   readonly uiPort?: number;
   /** @default default */
   readonly namespace?: string;
+  /** SQLite's `synchronous` pragma: FULL syncs every commit. @default FULL */
+  readonly sqliteSynchronous?: 'FULL' | 'NORMAL' | 'OFF';
   /** Where the server's own log goes; discarded when unset. */
   readonly logFile?: string;
   /** @default 60000 */
@@ -63,6 +65,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--log-level', 'warn',
     // WAL keeps SQLite durable while letting readers and the writer overlap.
     '--sqlite-pragma', 'journal_mode=WAL',
+    '--sqlite-pragma', `synchronous=${options.sqliteSynchronous ?? 'FULL'}`,
     // The server hands an activity scheduled by a workflow task straight back to the worker that
     // completed it, saving a poll round trip per activity. Off by default in server 1.29.
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
