@@ -6,6 +6,9 @@
  *
  *   npx tsc -p tsconfig.build.json && node dist/bench/e2e.js [--users 1000] [--events 20000]
  *     [--senders 8] [--active 10000] [--keep]
+ *
+ * The worker runs with npm start's heap cap (--max-old-space-size=512); BENCH_WORKER_NODE_ARGS replaces
+ * its node flags, e.g. to add --cpu-prof.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
   };
-  const worker = await startProcess('worker', [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ') ?? []), path.join(ROOT, 'dist', 'workers', 'worker.js')], env, 'worker running', path.join(dir, 'worker.log'));
+  const worker = await startProcess('worker', [...(process.env.BENCH_WORKER_NODE_ARGS ?? '--max-old-space-size=512').split(' '), path.join(ROOT, 'dist', 'workers', 'worker.js')], env, 'worker running', path.join(dir, 'worker.log'));
   const gateway = await startProcess('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], env, 'gateway listening', path.join(dir, 'gateway.log'));
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const pids: Record<string, number | undefined> = { worker: worker.child.pid, gateway: gateway.child.pid, temporal: infra.pids.temporal, postgres: infra.pids.postgres };

@@ -48,7 +48,7 @@ export const workerEnvSchema = z.object({
   FERRY_FAILURE_BACKOFF_INITIAL_MS: positiveInt.default(10_000),
   FERRY_FAILURE_BACKOFF_MAX_MS: positiveInt.default(300_000),
   FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
-  FERRY_WORKER_MAX_CACHED_WORKFLOWS: positiveInt.default(2_000),
+  FERRY_WORKER_MAX_CACHED_WORKFLOWS: positiveInt.default(1_000),
 });
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
@@ -87,6 +87,11 @@ export const startEnvSchema = devServerEnvSchema.extend({
   PORT: port.default(8080),
   FERRY_WORKSPACE_CONFIG: shared.FERRY_WORKSPACE_CONFIG,
   FERRY_DEMO_RECEIVER_PORT: port.default(8099),
+  /**
+   * V8 heap cap of the worker process (--max-old-space-size). Without one, V8 lets the heap grow far
+   * past what the worker needs before collecting. @default 512
+   */
+  FERRY_WORKER_HEAP_MB: positiveInt.min(128).default(512),
   LOG_LEVEL: shared.LOG_LEVEL,
 });
 export type StartEnv = z.infer<typeof startEnvSchema>;

@@ -99,9 +99,11 @@ async function main(): Promise<void> {
     }
 
     const childEnv = componentEnv(env, addresses);
-    if (only.has('worker')) stops.push({ name: 'the worker', stop: supervise('worker', 'workers/worker.js', childEnv, () => stopping) });
+    if (only.has('worker')) {
+      stops.push({ name: 'the worker', stop: supervise('worker', ['--max-old-space-size=' + env.FERRY_WORKER_HEAP_MB, 'workers/worker.js'], childEnv, () => stopping) });
+    }
     if (only.has('gateway')) {
-      stops.push({ name: 'the gateway', stop: supervise('gateway', 'api/server.js', childEnv, () => stopping) });
+      stops.push({ name: 'the gateway', stop: supervise('gateway', ['api/server.js'], childEnv, () => stopping) });
       addresses.gatewayUrl = `http://127.0.0.1:${env.PORT}`;
     }
   } catch (err) {
@@ -138,15 +140,16 @@ function componentEnv(env: StartEnv, addresses: StackAddresses): NodeJS.ProcessE
  * Runs a component as a child process and restarts it if it dies, as a process manager would in
  * production. Its log lines are passed through with a prefix.
  */
-function supervise(name: string, entry: string, env: NodeJS.ProcessEnv, stopping: () => boolean): () => Promise<void> {
-  const script = path.join(__dirname, '..', entry);
+function supervise(name: string, args: readonly string[], env: NodeJS.ProcessEnv, stopping: () => boolean): () => Promise<void> {
+  const script = path.join(__dirname, '..', args.at(-1)!);
+  const nodeArgs = args.slice(0, -1);
   let child: ChildProcess | undefined;
   let restarts = 0;
   const launch = () => {
     const started = Date.now();
     // Detached into its own process group so a terminal's Ctrl-C reaches only this process, which then
     // stops the gateway before the worker, and both before the servers they depend on.
-    child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child = spawn(process.execPath, [...nodeArgs, script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     say(`${name} started (pid ${child.pid})`);
     prefixLines(child.stdout!, name);
     prefixLines(child.stderr!, name);

@@ -8,7 +8,7 @@ export interface PipelineWorkerOptions {
   readonly activities: Activities;
   /** @default 200 */
   readonly maxConcurrentActivities?: number;
-  /** Workflows kept in memory between tasks; each idle one costs memory, a missing one a replay. @default 2000 */
+  /** Workflows kept in memory between tasks; each idle one costs memory, a missing one a replay. @default 1000 */
   readonly maxCachedWorkflows?: number;
   /** A pre-built workflow bundle (tests build one for the whole suite); built from workflows/ when unset. */
   readonly workflowBundlePath?: string;
@@ -26,6 +26,6 @@ export function createPipelineWorker(options: PipelineWorkerOptions): Promise<Wo
         { workflowsPath: require.resolve('../workflows') }),
     activities: options.activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 200,
-    maxCachedWorkflows: options.maxCachedWorkflows ?? 2_000,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });
 }
