@@ -9,4 +9,10 @@ echo "[ferry] typecheck…"
 npx tsc -p tsconfig.json --noEmit
 bash scripts/ensure-chromium.sh
 echo "[ferry] tests…"
-npx jest "$@"
+results=$(mktemp)
+status=0
+npx jest --json --outputFile="$results" "$@" || status=$?
+# One plain closing line that any CI reader understands, whatever jest printed above it.
+node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$results" || true
+rm -f "$results"
+exit "$status"
