@@ -1,14 +1,2 @@
-import net from 'node:net';
-
-/** A port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One implementation of "a port free on 127.0.0.1" for tests and benchmarks alike.
+export { freePort } from '../../bench/support/stack';

@@ -17,6 +17,25 @@ export interface TransformCase {
   readonly expected: ExpectedOutcome;
 }
 
+/**
+ * A web event as the gateway would have enriched it, with `context` given per destination's fixtures
+ * and any field overridden.
+ */
+export function fixtureEvent(context: Record<string, unknown>, fields: Partial<FerryEvent> & Pick<FerryEvent, 'type'>): FerryEvent {
+  return {
+    messageId: 'msg-0001',
+    rudderId: '5c2f5b1e-8a43-5d0e-9d6f-0b7b0f3f2a11',
+    receivedAt: '2024-05-01T10:00:01.000Z',
+    timestamp: '2024-05-01T10:00:00.000Z',
+    userId: 'user-1',
+    anonymousId: 'anon-1',
+    request_ip: '203.0.113.7',
+    channel: 'web',
+    context,
+    ...fields,
+  };
+}
+
 export async function transformOne(definitionName: string, input: TransformCase['input']): Promise<TransformOutcome> {
   const workspace = parseWorkspace(
     {
