@@ -37,7 +37,7 @@ export interface GatewayOptions {
   readonly version?: VersionInfo;
   /** Per-source token buckets; tests pass one with their own clock. @default a limiter on the monotonic clock */
   readonly rateLimiter?: SourceRateLimiter;
-  /** The workspace id /sourceConfig reports to the browser SDK. @default 'ferry' */
+  /** The workspace id /sourceConfig reports to the browser SDK. @default the workspace document's `workspaceId`, else 'ferry' */
   readonly workspaceId?: string;
 }
 
@@ -56,7 +56,7 @@ const PIXEL_PATHS: ReadonlyArray<readonly [string, EventType]> = [
 ];
 
 export function createApp(options: GatewayOptions): express.Express {
-  const { workspace, sink, health, logger, maxRequestBytes = 4_000 * 1024, mode = ALWAYS_NORMAL, workspaceId = 'ferry' } = options;
+  const { workspace, sink, health, logger, maxRequestBytes = 4_000 * 1024, mode = ALWAYS_NORMAL, workspaceId = options.workspace.workspaceId ?? 'ferry' } = options;
   const version = options.version ?? resolveVersion();
   const limiter = options.rateLimiter ?? new SourceRateLimiter();
   const loadedAt = new Date();

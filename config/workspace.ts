@@ -73,7 +73,11 @@ export class Workspace {
   private readonly byWriteKey = new Map<string, Source>();
   private readonly byId = new Map<string, Source>();
 
-  constructor(readonly sources: readonly Source[]) {
+  constructor(
+    readonly sources: readonly Source[],
+    /** The document's `workspaceId`, which the browser SDK's source config reports. */
+    readonly workspaceId?: string,
+  ) {
     for (const source of sources) {
       this.byWriteKey.set(source.writeKey, source);
       this.byId.set(source.id, source);
@@ -140,7 +144,7 @@ export function parseWorkspace(document: unknown, origin: string, { baseDir = pr
     return { id: source.id, name: source.name ?? source.id, writeKey: source.writeKey, enabled: source.enabled, destinations, raw: source };
   });
   if (problems.length > 0) throw new ConfigError(`invalid workspace config ${origin}:\n${problems.join('\n')}`, origin);
-  return new Workspace(sources);
+  return new Workspace(sources, parsed.data.workspaceId);
 }
 
 /** The demo workspace `npm start` uses when FERRY_WORKSPACE_CONFIG is unset. */

@@ -106,3 +106,10 @@ describe('workspace config', () => {
     });
   });
 });
+
+describe('workspace id', () => {
+  it('keeps the document’s workspaceId for the browser SDK’s source config', () => {
+    expect(parseWorkspace({ workspaceId: 'ws-42', sources: [] }, 'ws.json').workspaceId).toBe('ws-42');
+    expect(parseWorkspace({ sources: [] }, 'ws.json').workspaceId).toBeUndefined();
+  });
+});
