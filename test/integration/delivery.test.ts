@@ -164,18 +164,33 @@ describe('ordered delivery', () => {
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
       settings: { continueAsNewAfterSignals: 5, maxBatchSize: 3 },
     });
-    await sendInOrder(pipeline, writeKey, 'frank', 40);
-    await hook.waitFor((r) => r.delivered.length === 40, 60_000, '40 deliveries');
+    // Four phases of 10 signals: each phase reaches the 5-signal threshold of the run it lands in, so
+    // each one hands over at least once, whatever the timing.
+    for (let phase = 0; phase < 4; phase++) {
+      await sendInOrder(pipeline, writeKey, 'frank', 10, phase * 10 + 1);
+      await hook.waitFor((r) => r.delivered.length === (phase + 1) * 10, 60_000, `phase ${phase + 1} deliveries`);
+    }
     expect(numbersFor(hook, 'frank')).toEqual(range(1, 40));
 
     const workflowId = pipeline.workflowId(sourceId, 'frank');
+    const runs: string[] = [];
     await eventually(async () => {
-      const runs = [];
+      runs.length = 0;
       for await (const wf of pipeline!.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
-      // A run rolls over after 5 signals but takes the signals that arrive while it drains, so the
-      // exact count varies; several runs prove the hand-over happened repeatedly.
-      expect(runs.length).toBeGreaterThanOrEqual(3);
+      expect(runs.length).toBeGreaterThanOrEqual(4);
     });
+    // At least one hand-over carried events that were still pending, in its continue-as-new input.
+    let carried = 0;
+    for (const runId of runs) {
+      const history = await pipeline.client.workflow.getHandle(workflowId, runId).fetchHistory();
+      for (const event of history.events ?? []) {
+        const data = event.workflowExecutionContinuedAsNewEventAttributes?.input?.payloads?.[0]?.data;
+        if (!data) continue;
+        const args = JSON.parse(Buffer.from(data).toString('utf8')) as { carry?: { lanes: Array<{ items: unknown[] }> } };
+        carried += (args.carry?.lanes ?? []).reduce((n, lane) => n + lane.items.length, 0);
+      }
+    }
+    expect(carried).toBeGreaterThan(0);
   });
 
   it('finishes an idle run, and the next event starts a new one', async () => {
