@@ -23,15 +23,12 @@
  * (5 000 events/s): half the targets of 1 500 req/s and 10 000 events/s, where p99 should be < 50 ms.
  * For each phase it reports the CPU seconds each process of the stack used, to show where the time goes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { benchDir, freePort, ROOT, say } from './support/stack';
+import { benchDir, freePort, type Infra, type Process, ROOT, say, startInfra, startProcess, startSink } from './support/stack';
 
 const WRITE_KEY = 'bench-write-key';
 const BATCH_SIZE = 20;
@@ -80,25 +77,20 @@ async function main(): Promise<void> {
 
   const dir = benchDir();
   const sink = await startSink();
+  let delivered = 0;
+  sink.onBody(() => (delivered += 1));
   const workspaceFile = path.join(dir, 'workspace.json');
   const destinations = values['no-destination']
     ? []
-    : [{ id: 'bench-webhook', enabled: true, destinationDefinition: { name: 'WEBHOOK' }, config: { webhookUrl: `${sink.url}/events` } }];
+    : [{ id: 'bench-webhook', enabled: true, destinationDefinition: { name: 'WEBHOOK' }, config: { webhookUrl: sink.url } }];
   fs.writeFileSync(workspaceFile, JSON.stringify({ sources: [{ id: 'bench', writeKey: WRITE_KEY, enabled: true, destinations }] }));
 
   const gatewayPort = await freePort();
   const profileDir = values['profile-gateway'] ? path.resolve(values['profile-gateway']) : undefined;
-  const stackEnv = {
-    PORT: String(gatewayPort),
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    FERRY_PG_PORT: String(await freePort()),
-    FERRY_WORKSPACE_CONFIG: workspaceFile,
-    LOG_LEVEL: 'warn',
-  };
+  const stackEnv = { PORT: String(gatewayPort), FERRY_WORKSPACE_CONFIG: workspaceFile, LOG_LEVEL: 'warn' };
   // NODE_OPTIONS may not carry --cpu-prof, so a profiled gateway is started here instead of by start.js.
-  const stack = await startStack(dir, stackEnv, profileDir ? ['--only', 'temporal,database,worker'] : []);
-  const gateway = profileDir ? startProfiledGateway(dir, stackEnv, profileDir) : undefined;
+  const stack = await startInfra(dir, { only: profileDir ? 'temporal,database,worker' : 'temporal,database,worker,gateway', env: stackEnv });
+  const gateway = profileDir ? await startProfiledGateway(dir, stack, stackEnv, profileDir) : undefined;
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const results: Array<Record<string, unknown>> = [];
   try {
@@ -106,7 +98,7 @@ async function main(): Promise<void> {
     say(`stack up (data ${dir}); ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     say('warming up for 5 s…');
     await run(gatewayUrl, { name: 'warm-up', path: '/v1/track', events: 1, mixedUsers: false }, 5, connections, users);
-    await settle(sink, 'warm-up');
+    await settle(() => delivered, 'warm-up');
     for (const phase of phases) {
       const cpuBefore = cpuByComponent([process.pid]);
       const loadBefore = os.loadavg()[0]!;
@@ -130,12 +122,12 @@ async function main(): Promise<void> {
       };
       results.push(row);
       say(JSON.stringify(row));
-      const drained = await settle(sink, phase.name);
+      const drained = await settle(() => delivered, phase.name);
       Object.assign(row, { deliveryDrainSeconds: drained });
     }
   } finally {
     await gateway?.stop();
-    await stack.stop();
+    await stack.process.stop();
     await sink.close();
     if (!values.keep) fs.rmSync(dir, { recursive: true, force: true });
     else say(`kept ${dir}`);
@@ -176,85 +168,33 @@ function run(url: string, phase: Phase, seconds: number, connections: number, us
 }
 
 /** Waits until deliveries stop arriving (the worker has caught up), at most 3 minutes; returns seconds waited. */
-async function settle(sink: Sink, after: string): Promise<number> {
+async function settle(delivered: () => number, after: string): Promise<number> {
   const started = Date.now();
   let last = -1;
   let stableSince = Date.now();
   while (Date.now() - started < 180_000) {
     await sleep(1_000);
-    if (sink.count !== last) {
-      last = sink.count;
+    if (delivered() !== last) {
+      last = delivered();
       stableSince = Date.now();
     } else if (Date.now() - stableSince >= 3_000) {
       break;
     }
   }
   const seconds = round((Date.now() - started) / 1000);
-  say(`after ${after}: ${sink.count} deliveries so far; settled after ${seconds} s`);
+  say(`after ${after}: ${delivered()} deliveries so far; settled after ${seconds} s`);
   return seconds;
 }
 
-interface Sink {
-  readonly url: string;
-  readonly count: number;
-  close(): Promise<void>;
-}
-
-/** The webhook destination: answers 200 to everything and counts. */
-async function startSink(): Promise<Sink> {
-  let count = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      count += 1;
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    get count() {
-      return count;
-    },
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-async function startStack(dir: string, env: Record<string, string>, args: string[]): Promise<{ pid: number; stop(): Promise<void> }> {
-  const readyFile = path.join(dir, 'ready.json');
-  const log = fs.openSync(path.join(dir, 'stack.log'), 'a');
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'start.js'), '--ready-file', readyFile, ...args], {
-    env: { ...process.env, FERRY_DATA_DIR: path.join(dir, 'data'), ...env },
-    stdio: ['ignore', log, log],
-  });
-  const deadline = Date.now() + 15 * 60_000;
-  while (!fs.existsSync(readyFile)) {
-    if (child.exitCode !== null) throw new Error(`stack exited (${child.exitCode}); see ${path.join(dir, 'stack.log')}`);
-    if (Date.now() > deadline) throw new Error('stack not ready after 15 min');
-    await sleep(200);
-  }
-  return { pid: child.pid!, stop: () => stopProcess(child) };
-}
-
-function startProfiledGateway(dir: string, env: Record<string, string>, profileDir: string): { stop(): Promise<void> } {
-  const ready = JSON.parse(fs.readFileSync(path.join(dir, 'ready.json'), 'utf8')) as { temporalAddress: string; databaseUrl: string };
+function startProfiledGateway(dir: string, stack: Infra, env: Record<string, string>, profileDir: string): Promise<Process> {
   fs.mkdirSync(profileDir, { recursive: true });
-  const log = fs.openSync(path.join(dir, 'gateway.log'), 'a');
-  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'dist', 'api', 'server.js')], {
-    env: { ...process.env, ...env, HOST: '127.0.0.1', TEMPORAL_ADDRESS: ready.temporalAddress, DATABASE_URL: ready.databaseUrl },
-    stdio: ['ignore', log, log],
-  });
-  return { stop: () => stopProcess(child) };
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(60_000)]);
+  return startProcess(
+    'gateway',
+    ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'dist', 'api', 'server.js')],
+    { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl },
+    'gateway listening',
+    path.join(dir, 'gateway.log'),
+  );
 }
 
 async function waitForHealth(url: string): Promise<void> {

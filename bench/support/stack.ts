@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { stopChild } from '../../temporal/devServer';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -59,12 +60,8 @@ export async function startProcess(name: string, args: string[], env: NodeJS.Pro
   return {
     child,
     name,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    // A stack stops its dev server and PostgreSQL before exiting, which can take a while.
+    stop: () => stopChild(child, 60_000),
   };
 }
 
@@ -76,18 +73,26 @@ export interface Infra {
   readonly pids: { readonly temporal?: number; readonly postgres?: number };
 }
 
-/** Temporal dev server and PostgreSQL, through the same code path as `npm start`. */
-export async function startInfra(dir: string): Promise<Infra> {
+export interface StackOptions {
+  /** start.js's `--only` list. @default temporal,database */
+  readonly only?: string;
+  /** More environment for start.js and the components it runs (PORT, FERRY_WORKSPACE_CONFIG…). */
+  readonly env?: Record<string, string>;
+}
+
+/** Runs dist/scripts/start.js (the code path of `npm start`) on free ports in `dir`. */
+export async function startInfra(dir: string, { only = 'temporal,database', env: extra = {} }: StackOptions = {}): Promise<Infra> {
   const readyFile = path.join(dir, 'ready.json');
   const env = {
     FERRY_DATA_DIR: path.join(dir, 'stack'),
     TEMPORAL_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
     FERRY_PG_PORT: String(await freePort()),
+    ...extra,
   };
   const proc = await startProcess(
     'stack',
-    [path.join(ROOT, 'dist', 'scripts', 'start.js'), '--only', 'temporal,database', '--ready-file', readyFile],
+    [path.join(ROOT, 'dist', 'scripts', 'start.js'), '--only', only, '--ready-file', readyFile],
     env,
     'Ctrl-C stops everything',
     path.join(dir, 'stack.log'),
