@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { DeadLetterInput } from './types';
+import type { DeadLetterInput } from './contract';
 
 /**
  * Writes aborted events to the dead-letter table. Upserts on (destination, message) so that a retry

@@ -1,20 +1,33 @@
+/**
+ * The pipeline's activities, built by one factory from what they depend on. Workflows import the
+ * `Activities` type only, through proxyActivities.
+ */
 import type { Pool } from 'pg';
 import type { Workspace } from '../config/workspace';
+import { UserTransformationSandboxes } from '../transformations/pool';
+import { userTransformationBudgetMs } from '../transformations/run';
 import { createRecordDeadLetters } from './deadLetters';
-import { createDeliver } from './deliver/deliver';
+import { createDeliver } from './deliver';
 import { sendHttp } from './deliver/http';
-import { PostgresConnections } from './destinations/postgres/connections';
-import { createTransform } from './transform/transform';
-import { UserTransformationSandboxes } from './transform/userTransformation/pool';
-import { userTransformationBudgetMs } from './transform/userTransformation/run';
-import type { PipelineSettings } from './types';
+import type { Transport } from './deliver/transport';
+import { PostgresConnections } from './deliver/warehouse/connections';
+import { createTransform } from './transform';
+import type { HttpDeliveryRequest } from '../delivery/requests';
 
-export interface ActivityDeps {
-  readonly pool: Pool;
-  readonly workspace: Workspace;
-  readonly settings: PipelineSettings;
+export interface ActivityConfig {
   /** Timeout of one request to a destination. */
   readonly httpTimeoutMs: number;
+  /** Start-to-close timeout of one transform call, which bounds how long user transformations may run in it. */
+  readonly transformTimeoutMs: number;
+}
+
+export interface ActivityDeps {
+  /** Ferry's own database: dead letters. */
+  readonly pool: Pool;
+  readonly workspace: Workspace;
+  readonly config: ActivityConfig;
+  /** Sends HTTP delivery requests. @default sendHttp (fetch) */
+  readonly http?: Transport<HttpDeliveryRequest>;
   /**
    * Isolates running destinations' user transformations; whoever passes it disposes it on shutdown.
    * @default new sandboxes with DEFAULT_SANDBOX_LIMITS
@@ -22,23 +35,19 @@ export interface ActivityDeps {
   readonly sandboxes?: UserTransformationSandboxes;
   /**
    * Pools for warehouse destinations; whoever passes it closes it on shutdown.
-   * @default new connections for this workspace
+   * @default new connections
    */
   readonly warehouses?: PostgresConnections;
 }
 
-export function createActivities({ pool, workspace, settings, httpTimeoutMs, sandboxes = new UserTransformationSandboxes(), warehouses = new PostgresConnections({ workspace }) }: ActivityDeps) {
+export function createActivities({ pool, workspace, config, http = sendHttp, sandboxes = new UserTransformationSandboxes(), warehouses = new PostgresConnections() }: ActivityDeps) {
   return {
-    /** The worker's settings, read by each workflow run so they live in one place: the worker's env. */
-    async pipelineSettings(): Promise<PipelineSettings> {
-      return settings;
-    },
     transform: createTransform({
       workspace,
       sandboxes,
-      userTransformationBudgetMs: userTransformationBudgetMs(settings.transformTimeoutMs, sandboxes.limits.timeoutMs),
+      userTransformationBudgetMs: userTransformationBudgetMs(config.transformTimeoutMs, sandboxes.limits.timeoutMs),
     }),
-    deliver: createDeliver({ workspace, timeoutMs: httpTimeoutMs, transports: { http: sendHttp, warehouse: warehouses.send } }),
+    deliver: createDeliver({ workspace, timeoutMs: config.httpTimeoutMs, transports: { http, warehouse: warehouses.send } }),
     recordDeadLetters: createRecordDeadLetters({ pool }),
   };
 }

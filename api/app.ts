@@ -10,7 +10,7 @@ import type { EventType, FerryEvent, RoutedEvent } from '../events/event';
 import { authenticate, queryOf, sourceFor } from './auth';
 import { cors } from './cors';
 import type { RequestFacts } from './enrich';
-import { errorHandler, GatewayError, GatewayErrorType } from './errors';
+import { errorHandler, GatewayError, GatewayErrorType, refusalOf, refusalStatus } from './errors';
 import type { HealthCheck } from './health';
 import { ALWAYS_NORMAL, type ModeSource } from './mode';
 import { eventFromQuery, TRANSPARENT_GIF } from './pixel';
@@ -143,15 +143,13 @@ export function createApp(options: GatewayOptions): express.Express {
   return app;
 }
 
+/** Refusals an image tag's page may still act on (retry later); every other refusal answers 200. */
+const PIXEL_KEPT_REFUSALS: ReadonlySet<GatewayErrorType> = new Set([GatewayErrorType.rateLimited, GatewayErrorType.storeUnavailable]);
+
 function pixelStatus(err: unknown, res: Response, logger: Logger, req: Request): number {
-  if (!(err instanceof GatewayError)) {
-    logger.error({ err, path: req.path }, 'unhandled pixel error');
-    return 500;
-  }
-  if (err.type !== GatewayErrorType.rateLimited && err.type !== GatewayErrorType.storeUnavailable) return 200;
-  if (err.status >= 500) logger.warn({ err: err.cause ?? err, path: req.path }, err.message);
-  if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
-  return err.status;
+  const refusal = refusalOf(err);
+  if (refusal && !PIXEL_KEPT_REFUSALS.has(refusal.type)) return 200;
+  return refusalStatus(err, res, logger, req.path);
 }
 
 function facts(req: Request): RequestFacts {

@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler } from 'express';
+import { FerryError } from '../errors/ferryError';
+import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 
 /** Why the gateway refused a request. Each maps to one HTTP status in the error handler. */
@@ -26,9 +27,7 @@ const STATUS: Record<GatewayErrorType, number> = {
 };
 
 /** A refusal the client should see; `message` is the plain-text response body. */
-export class GatewayError extends Error {
-  override readonly name = 'GatewayError';
-
+export class GatewayError extends FerryError {
   constructor(
     readonly type: GatewayErrorType,
     message: string,
@@ -77,22 +76,33 @@ function fromBodyParser(err: unknown): GatewayError | undefined {
   return new GatewayError(type, message, { cause: err });
 }
 
-/** Maps every error to a status and a short plain-text body; internals are logged, never returned. */
+/**
+ * The one mapping from an error to what the client is told: a GatewayError as it is, body-parser's
+ * refusals as the GatewayError they mean, and undefined for anything else (Ferry's own fault, a 500).
+ */
+export function refusalOf(err: unknown): GatewayError | undefined {
+  return err instanceof GatewayError ? err : fromBodyParser(err);
+}
+
+/**
+ * Prepares the response for a refusal (Retry-After, a log line for 5xx) and returns its status. An
+ * error that is no refusal is logged with its internals, which the client never sees.
+ */
+export function refusalStatus(err: unknown, res: Response, logger: Logger, path: string): number {
+  const refusal = refusalOf(err);
+  if (!refusal) {
+    logger.error({ err, path }, 'unhandled gateway error');
+    return 500;
+  }
+  if (refusal.status >= 500) logger.warn({ err: refusal.cause ?? refusal, path }, refusal.message);
+  if (refusal.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(refusal.retryAfterSeconds));
+  return refusal.status;
+}
+
+/** Answers every error with its status and a short plain-text body. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let gatewayError: GatewayError | undefined;
-    if (err instanceof GatewayError) {
-      gatewayError = err;
-    } else {
-      gatewayError = fromBodyParser(err);
-    }
-    if (!gatewayError) {
-      logger.error({ err, path: req.path }, 'unhandled gateway error');
-      res.status(500).type('text/plain').send('Internal error');
-      return;
-    }
-    if (gatewayError.status >= 500) logger.warn({ err: gatewayError.cause ?? gatewayError, path: req.path }, gatewayError.message);
-    if (gatewayError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(gatewayError.retryAfterSeconds));
-    res.status(gatewayError.status).type('text/plain').send(gatewayError.message);
+    const status = refusalStatus(err, res, logger, req.path);
+    res.status(status).type('text/plain').send(refusalOf(err)?.message ?? 'Internal error');
   };
 }

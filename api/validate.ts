@@ -5,22 +5,23 @@ import { enrich } from './enrich';
 import { GatewayError, GatewayErrorType } from './errors';
 import { batchBodySchema, eventSchema, isEventType } from './schemas';
 import type { EventType, FerryEvent } from '../events/event';
+import { isRecord } from '../events/json';
 
 /** Validates a single-event body; the path fixes the type. */
 export function parseSingle(body: unknown, type: EventType, facts: RequestFacts): FerryEvent[] {
-  if (!isPlainObject(body)) throw invalid('Invalid request body: expected a JSON object');
+  if (!isRecord(body)) throw invalid('Invalid request body: expected a JSON object');
   return [enrich(check(eventSchema, { ...body, type }, ''), facts)];
 }
 
 /** Validates a `{ batch: [...] }` body; every element keeps its own type, and one bad element rejects all. */
 export function parseBatch(body: unknown, facts: RequestFacts): FerryEvent[] {
-  if (!isPlainObject(body)) throw invalid('Invalid request body: expected a JSON object');
+  if (!isRecord(body)) throw invalid('Invalid request body: expected a JSON object');
   const envelope = check(batchBodySchema, body, '');
   if (envelope.batch.length === 0) throw invalid('Invalid request body: batch is empty');
   const withEnvelope: RequestFacts = { ...facts, batchSentAt: envelope.sentAt ?? facts.batchSentAt };
   return envelope.batch.map((element, index) => {
     const at = `batch[${index}]`;
-    if (!isPlainObject(element)) throw invalid(`Invalid request body: ${at} is not an object`);
+    if (!isRecord(element)) throw invalid(`Invalid request body: ${at} is not an object`);
     if (!isEventType(element.type)) throw invalid(`Invalid request body: ${at}.type must be one of track, identify, page, screen, group, alias`);
     const merged = {
       ...element,
@@ -42,12 +43,8 @@ function invalid(message: string): GatewayError {
   return new GatewayError(GatewayErrorType.invalidRequest, message);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 /** Envelope-level context/integrations apply to every element, the element's own keys winning. */
 function mergeObjects(outer: unknown, inner: unknown): Record<string, unknown> | undefined {
-  if (!isPlainObject(outer)) return isPlainObject(inner) ? inner : (inner as undefined);
-  return { ...outer, ...(isPlainObject(inner) ? inner : {}) };
+  if (!isRecord(outer)) return isRecord(inner) ? inner : (inner as undefined);
+  return { ...outer, ...(isRecord(inner) ? inner : {}) };
 }

@@ -14,7 +14,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { benchDir, cpuSeconds, freePort, memoryMb, percentile, ROOT, say, startInfra, startProcess, startSink, type Sink } from './support/stack';
+import { startNode } from '../processes/children';
+import { freePort } from '../processes/ports';
+import { startStack } from '../processes/stack';
+import { benchDir, cpuSeconds, memoryMb, percentile, ROOT, say, startSink, type Sink } from './support/stack';
 
 const WRITE_KEY = 'e2e-write-key';
 const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
   );
 
   say(`starting the stack in ${dir}`);
-  const infra = await startInfra(dir);
+  const infra = await startStack(dir);
   const port = await freePort();
   const env = {
     TEMPORAL_ADDRESS: infra.temporalAddress,
@@ -75,8 +78,8 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
   };
-  const worker = await startProcess('worker', [...(process.env.BENCH_WORKER_NODE_ARGS ?? '--max-old-space-size=512').split(' '), path.join(ROOT, 'dist', 'workers', 'worker.js')], env, 'worker running', path.join(dir, 'worker.log'));
-  const gateway = await startProcess('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], env, 'gateway listening', path.join(dir, 'gateway.log'));
+  const worker = await startNode('worker', [...(process.env.BENCH_WORKER_NODE_ARGS ?? '--max-old-space-size=512').split(' '), path.join(ROOT, 'dist', 'workers', 'worker.js')], { env, readyText: 'worker running', logFile: path.join(dir, 'worker.log') });
+  const gateway = await startNode('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], { env, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const pids: Record<string, number | undefined> = { worker: worker.child.pid, gateway: gateway.child.pid, temporal: infra.pids.temporal, postgres: infra.pids.postgres };
 

@@ -28,7 +28,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { benchDir, freePort, type Infra, type Process, ROOT, say, startInfra, startProcess, startSink } from './support/stack';
+import { type NodeChild, startNode } from '../processes/children';
+import { freePort } from '../processes/ports';
+import { type Stack, startStack } from '../processes/stack';
+import { benchDir, ROOT, say, startSink } from './support/stack';
 
 const WRITE_KEY = 'bench-write-key';
 const BATCH_SIZE = 20;
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
   const profileDir = values['profile-gateway'] ? path.resolve(values['profile-gateway']) : undefined;
   const stackEnv = { PORT: String(gatewayPort), FERRY_WORKSPACE_CONFIG: workspaceFile, LOG_LEVEL: 'warn' };
   // NODE_OPTIONS may not carry --cpu-prof, so a profiled gateway is started here instead of by start.js.
-  const stack = await startInfra(dir, { only: profileDir ? 'temporal,database,worker' : 'temporal,database,worker,gateway', env: stackEnv });
+  const stack = await startStack(dir, { only: profileDir ? 'temporal,database,worker' : 'temporal,database,worker,gateway', env: stackEnv });
   const gateway = profileDir ? await startProfiledGateway(dir, stack, stackEnv, profileDir) : undefined;
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const results: Array<Record<string, unknown>> = [];
@@ -186,15 +189,9 @@ async function settle(delivered: () => number, after: string): Promise<number> {
   return seconds;
 }
 
-function startProfiledGateway(dir: string, stack: Infra, env: Record<string, string>, profileDir: string): Promise<Process> {
+function startProfiledGateway(dir: string, stack: Stack, env: Record<string, string>, profileDir: string): Promise<NodeChild> {
   fs.mkdirSync(profileDir, { recursive: true });
-  return startProcess(
-    'gateway',
-    ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'dist', 'api', 'server.js')],
-    { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl },
-    'gateway listening',
-    path.join(dir, 'gateway.log'),
-  );
+  return startNode('gateway', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'dist', 'api', 'server.js')], { env: { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl }, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
 }
 
 async function waitForHealth(url: string): Promise<void> {

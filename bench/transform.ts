@@ -6,10 +6,10 @@
  *
  * Run: npx tsc -p tsconfig.build.json && node dist/bench/transform.js [events] [rounds] [batchSize]
  */
-import { TransformError, type DestinationDefinition } from '../activities/destinations/definition';
-import { eventFilterReason } from '../activities/destinations/eventFilter';
-import { destinationDefinition } from '../activities/destinations/registry';
-import { createTransform } from '../activities/transform/transform';
+import { TransformError, type DestinationDefinition } from '../destinations/definition';
+import { eventFilterReason } from '../destinations/fields/eventFilter';
+import { destinationDefinition } from '../destinations/registry';
+import { createTransform } from '../activities/transform';
 import { parseWorkspace } from '../config/workspace';
 import type { EventType, FerryEvent } from '../events/event';
 

@@ -6,9 +6,10 @@
  *
  * Run: npx tsc -p tsconfig.build.json && node dist/bench/userTransformation.js [events] [batchSize]
  */
-import { createTransform } from '../activities/transform/transform';
-import { UserTransformationSandboxes } from '../activities/transform/userTransformation/pool';
+import { createTransform } from '../activities/transform';
+import { UserTransformationSandboxes } from '../transformations/pool';
 import { parseWorkspace } from '../config/workspace';
+import { TransformationLoader } from '../transformations/loader';
 import type { FerryEvent } from '../events/event';
 
 const EVENTS = Number(process.argv[2] ?? 20_000);
@@ -46,7 +47,9 @@ function event(i: number): FerryEvent {
 
 async function main(): Promise<void> {
   const ids = Object.keys(CASES) as Array<keyof typeof CASES>;
-  const workspace = parseWorkspace({ sources: [{ id: 'src', writeKey: 'wk', enabled: true, destinations: ids.map((id) => destination(id, CASES[id])) }] }, 'bench');
+  const workspace = parseWorkspace({ sources: [{ id: 'src', writeKey: 'wk', enabled: true, destinations: ids.map((id) => destination(id, CASES[id])) }] }, 'bench', {
+    compiler: (baseDir) => new TransformationLoader(baseDir),
+  });
   const sandboxes = new UserTransformationSandboxes();
   const transform = createTransform({ workspace, sandboxes });
   const batches: FerryEvent[][] = [];

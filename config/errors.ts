@@ -1,7 +1,7 @@
-/** A setting (environment variable or config file) is missing or invalid; thrown at startup, never later. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+import { FerryError } from '../errors/ferryError';
 
+/** A setting (environment variable or config file) is missing or invalid; thrown at startup, never later. */
+export class ConfigError extends FerryError {
   constructor(
     message: string,
     /** Where the bad value came from: an environment variable name or a file path with a JSON path. */

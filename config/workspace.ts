@@ -6,10 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { destinationDefinition } from '../activities/destinations/registry';
-import { retryPolicySchema, type RetryPolicy } from '../activities/deliver/retryPolicy';
-import { isTransformationCodePath, TransformationLoader, transformationConfigSchema } from '../activities/transform/userTransformation/config';
-import type { UserTransformation } from '../activities/transform/userTransformation/types';
+import { DEFAULT_RETRY_POLICY, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy';
+import type { DestinationDefinition } from '../destinations/definition';
+import { destinationDefinition } from '../destinations/registry';
+import { isTransformationCodePath, transformationConfigSchema, type TransformationCompiler, type TransformationConfig } from '../transformations/schema';
+import type { UserTransformation } from '../transformations/types';
 import { ConfigError, describeIssues, formatPath } from './errors';
 import { PROJECT_ROOT } from './paths';
 
@@ -52,11 +53,14 @@ export interface Destination {
   readonly id: string;
   readonly name: string;
   readonly enabled: boolean;
-  readonly definitionName: string;
-  /** The config parsed by the destination's own schema. */
+  /** The destination kind (`destinationDefinition.name`), resolved once at load. */
+  readonly definition: DestinationDefinition<unknown>;
+  /** The config as the definition's own schema parsed it. */
   readonly config: unknown;
   readonly retry: RetryPolicy;
-  /** Runs on each event before the destination's transform; its code is compiled at load. */
+  /** The `transformations` entries as configured; compiled into `transformation` only where a compiler was given. */
+  readonly transformations: readonly TransformationConfig[];
+  /** Runs on each event before the destination's transform; set when the workspace was loaded with a compiler. */
   readonly transformation?: UserTransformation;
 }
 
@@ -97,11 +101,19 @@ export class Workspace {
   }
 }
 
-/**
- * Validates a parsed workspace document; `origin` names the file in errors. `baseDir` is where
- * transformations' `codeFile` paths start (loadWorkspace passes the file's folder).
- */
-export function parseWorkspace(document: unknown, origin: string, { baseDir = process.cwd() }: { baseDir?: string } = {}): Workspace {
+export interface WorkspaceOptions {
+  /** Where transformations' `codeFile` paths start. @default the workspace file's folder, else the working directory */
+  readonly baseDir?: string;
+  /**
+   * Compiles user transformations at load (the worker passes the isolated-vm loader from
+   * transformations/). Without one, transformations are only checked for shape: the gateway routes
+   * events and never runs them. @default none
+   */
+  readonly compiler?: (baseDir: string) => TransformationCompiler;
+}
+
+/** Validates a parsed workspace document; `origin` names the file in errors. */
+export function parseWorkspace(document: unknown, origin: string, { baseDir = process.cwd(), compiler }: WorkspaceOptions = {}): Workspace {
   const parsed = workspaceSchema.safeParse(document);
   if (!parsed.success) {
     throw new ConfigError(`invalid workspace config ${origin}:\n${describeIssues(parsed.error.issues)}`, origin);
@@ -109,37 +121,41 @@ export function parseWorkspace(document: unknown, origin: string, { baseDir = pr
   const problems: string[] = [];
   const seenKeys = new Set<string>();
   const seenSources = new Set<string>();
-  const transformations = new TransformationLoader(baseDir);
+  const transformations = compiler?.(baseDir);
   const sources = parsed.data.sources.map((source, s): Source => {
     if (seenKeys.has(source.writeKey)) problems.push(`sources[${s}].writeKey: duplicate write key`);
     if (seenSources.has(source.id)) problems.push(`sources[${s}].id: duplicate source id "${source.id}"`);
     seenKeys.add(source.writeKey);
     seenSources.add(source.id);
     const seenDestinations = new Set<string>();
-    const destinations = source.destinations.map((dest, d): Destination => {
+    // A destination of an unknown kind is reported and left out; any problem stops the load below.
+    const destinations = source.destinations.flatMap((dest, d): Destination[] => {
       const at = `sources[${s}].destinations[${d}]`;
       if (seenDestinations.has(dest.id)) problems.push(`${at}.id: duplicate destination id "${dest.id}"`);
       seenDestinations.add(dest.id);
+      const loaded = transformations?.load(dest.transformations, at) ?? { problems: [] };
       const definition = destinationDefinition(dest.destinationDefinition.name);
-      let config: unknown = dest.config;
       if (!definition) {
-        problems.push(`${at}.destinationDefinition.name: unknown destination "${dest.destinationDefinition.name}"`);
-      } else {
-        const result = definition.configSchema.safeParse(dest.config);
-        if (result.success) config = result.data;
-        else for (const issue of result.error.issues) problems.push(`${at}.config${issue.path.length ? '.' : ''}${formatPath(issue.path)}: ${issue.message}`);
+        problems.push(`${at}.destinationDefinition.name: unknown destination "${dest.destinationDefinition.name}"`, ...loaded.problems);
+        return [];
       }
-      const loaded = transformations.load(dest.transformations, at);
+      const config = definition.configSchema.safeParse(dest.config);
+      if (!config.success) {
+        for (const issue of config.error.issues) problems.push(`${at}.config${issue.path.length ? '.' : ''}${formatPath(issue.path)}: ${issue.message}`);
+      }
       problems.push(...loaded.problems);
-      return {
-        id: dest.id,
-        name: dest.name ?? dest.id,
-        enabled: dest.enabled,
-        definitionName: dest.destinationDefinition.name,
-        config,
-        retry: dest.retry ?? retryPolicySchema.parse({}),
-        transformation: loaded.transformation,
-      };
+      return [
+        {
+          id: dest.id,
+          name: dest.name ?? dest.id,
+          enabled: dest.enabled,
+          definition,
+          config: config.success ? config.data : dest.config,
+          retry: dest.retry ?? DEFAULT_RETRY_POLICY,
+          transformations: dest.transformations ?? [],
+          transformation: loaded.transformation,
+        },
+      ];
     });
     return { id: source.id, name: source.name ?? source.id, writeKey: source.writeKey, enabled: source.enabled, destinations, raw: source };
   });
@@ -154,7 +170,7 @@ export const DEMO_WORKSPACE_PATH = path.join(PROJECT_ROOT, 'config', 'demo-works
  * Loads and validates a workspace file. String values may reference environment variables as
  * `${NAME}` or `${NAME:-default}`, so secrets and ports need not be written into the file.
  */
-export function loadWorkspace(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Workspace {
+export function loadWorkspace(file: string | undefined, env: NodeJS.ProcessEnv = process.env, options: Omit<WorkspaceOptions, 'baseDir'> = {}): Workspace {
   const target = file ?? DEMO_WORKSPACE_PATH;
   let text: string;
   try {
@@ -168,7 +184,7 @@ export function loadWorkspace(file: string | undefined, env: NodeJS.ProcessEnv =
   } catch (err) {
     throw new ConfigError(`workspace config ${target} is not valid JSON: ${(err as Error).message}`, target, { cause: err });
   }
-  return parseWorkspace(substituteEnv(document, env, target, []), target, { baseDir: path.dirname(target) });
+  return parseWorkspace(substituteEnv(document, env, target, []), target, { ...options, baseDir: path.dirname(target) });
 }
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { parseEnv, startEnvSchema, type StartEnv } from '../config/env';
 import { startEmbeddedDatabase } from '../db/embedded';
 import { resolveTemporalCli, temporalCliVersion } from '../temporal/binary';
-import { startDevServer, stopChild } from '../temporal/devServer';
+import { stopChild } from '../processes/children';
+import { startDevServer } from '../temporal/devServer';
 import { startDemoReceiver } from './demoReceiver';
 
 const COMPONENTS = ['temporal', 'database', 'receiver', 'worker', 'gateway'] as const;

@@ -2,11 +2,14 @@
  * Runs a Temporal dev server (`temporal server start-dev`) persisted to SQLite, with Ferry's search
  * attributes registered. Used by `npm start`, `npm run dev-server` and the test suite alike.
  */
+import { FerryError } from '../errors/ferryError';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { stopChild } from '../processes/children';
+import { waitUntil } from '../processes/wait';
 import { ALL_SEARCH_ATTRIBUTES, DEV_SERVER_SEARCH_ATTRIBUTE_TYPES } from './names';
 
 export interface DevServerOptions {
@@ -36,9 +39,7 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-export class DevServerError extends Error {
-  override readonly name = 'DevServerError';
-
+export class DevServerError extends FerryError {
   constructor(
     message: string,
     readonly logFile?: string,
@@ -101,41 +102,22 @@ async function startDownloaded(options: DevServerOptions, port: number, uiPort: 
 }
 
 async function waitUntilReady(address: string, namespace: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   child.once('exit', (code, signal) => {
     exited = `the server exited (${code ?? signal})`;
   });
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(exited);
-    try {
+  const state = await waitUntil(
+    async () => {
+      if (exited) return 'exited';
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       try {
         await connection.workflowService.describeNamespace({ namespace });
-        return;
+        return 'ready';
       } finally {
         await connection.close();
       }
-    } catch (err) {
-      lastError = err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  throw new Error(`not ready after ${timeoutMs} ms: ${(lastError as Error | undefined)?.message ?? 'no answer'}`);
-}
-
-/** SIGTERM, then SIGKILL if the process lingers: SQLite is left consistent either way (WAL). */
-export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    child.once('exit', done);
-    // kill() is false when the process is already gone but its exit has not been reported yet.
-    if (!child.kill('SIGTERM')) done();
-  });
+    },
+    { timeoutMs, intervalMs: 250, what: `the dev server on ${address}` },
+  );
+  if (state === 'exited') throw new Error(exited);
 }

@@ -4,9 +4,10 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { PostgresConnections } from '../activities/destinations/postgres/connections';
-import { UserTransformationSandboxes } from '../activities/transform/userTransformation/pool';
-import type { PipelineSettings } from '../activities/types';
+import { PostgresConnections } from '../activities/deliver/warehouse/connections';
+import { TransformationLoader } from '../transformations/loader';
+import { UserTransformationSandboxes } from '../transformations/pool';
+import type { PipelineSettings } from '../workflows/settings';
 import { parseEnv, workerEnvSchema, type WorkerEnv } from '../config/env';
 import { createLogger } from '../config/logger';
 import { loadWorkspace } from '../config/workspace';
@@ -33,7 +34,7 @@ export function pipelineSettingsFromEnv(env: WorkerEnv): PipelineSettings {
 async function main(env: WorkerEnv): Promise<void> {
   const logger = createLogger('worker', env.LOG_LEVEL);
   installRuntimeLogger(logger);
-  const workspace = loadWorkspace(env.FERRY_WORKSPACE_CONFIG);
+  const workspace = loadWorkspace(env.FERRY_WORKSPACE_CONFIG, process.env, { compiler: (baseDir) => new TransformationLoader(baseDir) });
   const pool = createPool(env.DATABASE_URL);
   const applied = await migrate(pool);
   if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
@@ -45,12 +46,19 @@ async function main(env: WorkerEnv): Promise<void> {
     timeoutMs: env.FERRY_USER_TRANSFORM_TIMEOUT_MS,
     isolatesPerVersion: env.FERRY_USER_TRANSFORM_ISOLATES,
   });
-  const warehouses = new PostgresConnections({ workspace });
+  const warehouses = new PostgresConnections();
   const worker = await createPipelineWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.FERRY_TASK_QUEUE,
-    activities: createActivities({ pool, workspace, settings: pipelineSettingsFromEnv(env), httpTimeoutMs: env.FERRY_HTTP_TIMEOUT_MS, sandboxes, warehouses }),
+    activities: createActivities({
+      pool,
+      workspace,
+      config: { httpTimeoutMs: env.FERRY_HTTP_TIMEOUT_MS, transformTimeoutMs: env.FERRY_TRANSFORM_TIMEOUT_MS },
+      sandboxes,
+      warehouses,
+    }),
+    settings: pipelineSettingsFromEnv(env),
     maxConcurrentActivities: env.FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: env.FERRY_WORKER_MAX_CACHED_WORKFLOWS,
   });

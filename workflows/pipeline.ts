@@ -21,8 +21,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { DeadLetterEntry, DeliveryFailureDetails, ItemResult, PipelineSettings } from '../activities/types';
-import { DELIVERY_FAILED } from '../activities/types';
+import type { DeadLetterEntry, DeliveryFailureDetails, ItemResult } from '../activities/contract';
+import type { PipelineSettings, SettingsActivity } from './settings';
+import { DELIVERY_FAILED } from '../activities/contract';
 import { searchAttributes } from '../temporal/names';
 import { eventsSignal, lanesQuery } from './definitions';
 import { PipelineState, type PipelineCarry } from './state';
@@ -42,7 +43,7 @@ const SELF_FAILURE_RETRY = { initialInterval: '1s', maximumInterval: '60s', back
  * per lane step by about a third. Deliver stays a regular activity: it has side effects and may run long.
  * Options of transform and deliver are set per call (see Pipeline.stepOptions); these are the defaults.
  */
-const localActivities = proxyLocalActivities<Activities>({ startToCloseTimeout: '10s' });
+const localActivities = proxyLocalActivities<Activities & SettingsActivity>({ startToCloseTimeout: '10s' });
 const activities = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: SELF_FAILURE_RETRY });
 
 export async function pipelineWorkflow(args: PipelineArgs): Promise<void> {

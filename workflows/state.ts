@@ -3,7 +3,8 @@
  * (and unit-tested) as plain data. Nothing here may do I/O or read the clock: the caller passes time in.
  */
 import type { FerryEvent, RoutedEvent } from '../events/event';
-import type { DeadLetterEntry, DeliverItem, DeliveryRequest, ItemResult, TransformOutcome } from '../activities/types';
+import type { DeadLetterEntry, DeliverItem, ItemResult, TransformOutcome } from '../activities/contract';
+import type { DeliveryRequest } from '../delivery/requests';
 
 interface LaneItem {
   readonly messageId: string;

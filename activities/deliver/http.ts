@@ -1,5 +1,5 @@
-import type { HttpDeliveryRequest } from '../types';
-import type { DeliveryOutcome, SendOptions } from './outcome';
+import type { HttpDeliveryRequest } from '../../delivery/requests';
+import type { DeliveryOutcome, SendOptions } from './transport';
 
 const MAX_BODY_KEPT = 2_000;
 

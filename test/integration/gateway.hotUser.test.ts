@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { PipelineSettings } from '../../activities/types';
+import type { PipelineSettings } from '../../workflows/settings';
 import type { EventsSignalInput } from '../../workflows/definitions';
 import { TestPipeline, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
 import { Receiver } from '../support/receiver';

@@ -16,7 +16,7 @@ import { TRANSPARENT_GIF } from '../../api/pixel';
 import { resolveVersion } from '../../api/version';
 import { pipelineWorkflowId } from '../../temporal/names';
 import { TestPipeline, uniqueId, webhookDestination } from '../support/pipeline';
-import { freePort } from '../support/ports';
+import { freePort } from '../../processes/ports';
 import { Receiver } from '../support/receiver';
 
 const sourceId = uniqueId('src');

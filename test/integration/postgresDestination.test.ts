@@ -4,13 +4,13 @@
  */
 import net from 'node:net';
 import { Pool } from 'pg';
-import { postgres } from '../../activities/destinations/postgres';
-import type { PostgresConfig } from '../../activities/destinations/postgres/config';
-import { PostgresConnections } from '../../activities/destinations/postgres/connections';
-import type { DeliveryRequest, WarehouseDeliveryRequest } from '../../activities/types';
+import { postgres } from '../../destinations/postgres';
+import type { PostgresConfig } from '../../destinations/postgres/config';
+import { PostgresConnections } from '../../activities/deliver/warehouse/connections';
+import type { DeliveryRequest, WarehouseDeliveryRequest } from '../../delivery/requests';
 import { parseWorkspace } from '../../config/workspace';
 import { TestPipeline, testInfra, uniqueId } from '../support/pipeline';
-import { freePort } from '../support/ports';
+import { freePort } from '../../processes/ports';
 
 const RETRY = { initialBackoffMs: 200, maxBackoffMs: 500 };
 
@@ -271,8 +271,8 @@ describe('POSTGRES warehouse destination', () => {
       postgres
         .transform({ type: 'identify', messageId, userId: 'hal', rudderId: 'r-hal', receivedAt, timestamp: receivedAt, traits }, config, { destinationId: direct.destinationId })
         .filter((r: DeliveryRequest): r is WarehouseDeliveryRequest => r.kind === 'warehouse');
-    const connections = new PostgresConnections({ workspace });
-    const options = { timeoutMs: 5_000, idempotencyKey: 'unused' };
+    const connections = new PostgresConnections();
+    const options = { destination: workspace.destination(direct.sourceId, direct.destinationId)!, timeoutMs: 5_000, idempotencyKey: 'unused' };
     try {
       const newer = identify('h-2', '2024-05-02T00:00:00.000Z', { plan: 'pro' });
       const older = identify('h-1', '2024-05-01T00:00:00.000Z', { plan: 'free', city: 'Oslo' });

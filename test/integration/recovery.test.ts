@@ -6,9 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveTemporalCli } from '../../temporal/binary';
 import { type DevServer, startDevServer } from '../../temporal/devServer';
-import { freePort } from '../support/ports';
+import { freePort } from '../../processes/ports';
 import { TestPipeline, testInfra, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
-import { type ChildComponent, killHard, startComponent, writeWorkspaceFile } from '../support/processes';
+import type { NodeChild } from '../../processes/children';
+import { startComponent, writeWorkspaceFile } from '../support/processes';
 import { Receiver } from '../support/receiver';
 
 type Tracked = { userId: string; messageId: string; properties: { n: number } };
@@ -27,10 +28,10 @@ function deliveriesByUser(receiver: Receiver): Map<string, Tracked[]> {
 describe('crash recovery', () => {
   let receiver: Receiver;
   let pipeline: TestPipeline | undefined;
-  let worker: ChildComponent | undefined;
+  let worker: NodeChild | undefined;
 
   afterEach(async () => {
-    if (worker) await killHard(worker);
+    if (worker) await worker.kill();
     await pipeline?.close();
     await receiver?.close();
   });
@@ -62,7 +63,7 @@ describe('crash recovery', () => {
     }
 
     await receiver.waitFor((r) => r.delivered.length >= 100, 60_000, '100 deliveries before the crash');
-    await killHard(worker);
+    await worker.kill();
     const deliveredAtCrash = receiver.delivered.length;
     expect(deliveredAtCrash).toBeLessThan(users.length * rounds);
 

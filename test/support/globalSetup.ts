@@ -1,14 +1,14 @@
 /**
  * Starts the suite's shared Temporal dev server and PostgreSQL through the same code path as
- * `npm start` (dist/scripts/start.js --only temporal,database), and pre-bundles the workflow code.
+ * `npm start` (dist/scripts/start.js --only temporal,database, via processes/stack), and pre-bundles
+ * the workflow code.
  * FERRY_TEST_TEMPORAL_ADDRESS and FERRY_TEST_DATABASE_URL point the suite at running ones instead.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { freePort } from './ports';
+import { startStack } from '../../processes/stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -25,31 +25,11 @@ export default async function globalSetup(): Promise<void> {
 
   if (process.env.FERRY_TEST_TEMPORAL_ADDRESS && process.env.FERRY_TEST_DATABASE_URL) return;
 
-  const readyFile = path.join(dir, 'ready.json');
-  const env = {
-    ...process.env,
-    FERRY_DATA_DIR: path.join(dir, 'stack'),
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    FERRY_PG_PORT: String(await freePort()),
-  };
-  const log = fs.openSync(path.join(dir, 'stack.log'), 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'start.js'), '--only', 'temporal,database', '--ready-file', readyFile], {
-    env,
-    stdio: ['ignore', log, log],
-    detached: false,
-  });
-  fs.writeFileSync(path.join(dir, 'stack.pid'), String(child.pid));
-  // Building the Temporal CLI on a fresh machine takes minutes; afterwards this is seconds.
-  const deadline = Date.now() + 15 * 60_000;
-  while (!fs.existsSync(readyFile)) {
-    if (child.exitCode !== null) throw new Error(`test stack exited (${child.exitCode}); see ${path.join(dir, 'stack.log')}:\n${fs.readFileSync(path.join(dir, 'stack.log'), 'utf8').slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`test stack not ready; see ${path.join(dir, 'stack.log')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const ready = JSON.parse(fs.readFileSync(readyFile, 'utf8')) as { temporalAddress: string; databaseUrl: string };
-  process.env.FERRY_TEST_TEMPORAL_ADDRESS = ready.temporalAddress;
-  process.env.FERRY_TEST_DATABASE_URL = ready.databaseUrl;
+  const stack = await startStack(dir);
+  // globalTeardown stops it through this pid: jest runs teardown in a module scope of its own.
+  fs.writeFileSync(path.join(dir, 'stack.pid'), String(stack.process.child.pid));
+  process.env.FERRY_TEST_TEMPORAL_ADDRESS = stack.temporalAddress;
+  process.env.FERRY_TEST_DATABASE_URL = stack.databaseUrl;
 }
 
 const quietLogger = {

@@ -9,11 +9,12 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import pino from 'pino';
 import { createActivities } from '../../activities';
-import type { PipelineSettings } from '../../activities/types';
+import type { PipelineSettings } from '../../workflows/settings';
 import { createApp, type GatewayOptions } from '../../api/app';
 import { SignalDispatcher } from '../../api/dispatcher';
 import { createHealthCheck } from '../../api/health';
 import { parseWorkspace, type Workspace } from '../../config/workspace';
+import { TransformationLoader } from '../../transformations/loader';
 import { migrate } from '../../db/migrate';
 import { createPool } from '../../db/pool';
 import { pipelineWorkflowId } from '../../temporal/names';
@@ -81,7 +82,7 @@ export class TestPipeline {
 
   private async init(): Promise<void> {
     const infra = testInfra();
-    this.workspace = parseWorkspace(this.options.workspace, 'test workspace');
+    this.workspace = parseWorkspace(this.options.workspace, 'test workspace', { compiler: (baseDir) => new TransformationLoader(baseDir) });
     this.pool = createPool(infra.databaseUrl);
     await migrate(this.pool);
     this.connection = await Connection.connect({ address: this.temporalAddress });
@@ -111,7 +112,12 @@ export class TestPipeline {
       connection: this.nativeConnection,
       namespace: 'default',
       taskQueue: this.taskQueue,
-      activities: createActivities({ pool: this.pool, workspace: this.workspace, settings: this.settings, httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000 }),
+      activities: createActivities({
+        pool: this.pool,
+        workspace: this.workspace,
+        config: { httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000, transformTimeoutMs: this.settings.transformTimeoutMs },
+      }),
+      settings: this.settings,
       workflowBundlePath: testInfra().workflowBundlePath,
     });
     this.workerRun = this.worker.run();

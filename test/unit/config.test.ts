@@ -60,7 +60,7 @@ describe('workspace config', () => {
   it('loads the demo workspace', () => {
     const ws = loadWorkspace(undefined, {});
     expect(ws.sourceByWriteKey('demo-write-key')?.destinations[0]).toMatchObject({
-      definitionName: 'WEBHOOK',
+      definition: expect.objectContaining({ name: 'WEBHOOK' }),
       config: { webhookUrl: 'http://127.0.0.1:8099/events', webhookMethod: 'POST' },
     });
     expect(DEMO_WORKSPACE_PATH).toMatch(/config\/demo-workspace\.json$/);

@@ -1,5 +1,5 @@
 import type { FerryEvent, RoutedEvent } from '../../events/event';
-import type { DeliveryRequest } from '../../activities/types';
+import type { DeliveryRequest } from '../../delivery/requests';
 import { PipelineState } from '../../workflows/state';
 
 const DEDUP = { windowMs: 60_000, maxEntries: 100 };

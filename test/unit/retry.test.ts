@@ -1,6 +1,6 @@
-import { DEFAULT_RETRY_POLICY, decideRetry } from '../../activities/deliver/retryPolicy';
+import { DEFAULT_RETRY_POLICY, decideRetry } from '../../delivery/retryPolicy';
 import { parseRetryAfter } from '../../activities/deliver/http';
-import { idempotencyKey } from '../../activities/deliver/deliver';
+import { idempotencyKey } from '../../activities/deliver';
 
 const HOUR = 3_600_000;
 const plain = { throttled: false };

@@ -2,8 +2,8 @@
  * Runs one fixture event through the real transform activity (config parsed as at load, message-type
  * and event filtering, the destination's transform, TransformError handling) for one destination.
  */
-import { createTransform } from '../../../activities/transform/transform';
-import type { TransformOutcome } from '../../../activities/types';
+import { createTransform } from '../../../activities/transform';
+import type { TransformOutcome } from '../../../activities/contract';
 import { parseWorkspace } from '../../../config/workspace';
 import type { FerryEvent } from '../../../events/event';
 

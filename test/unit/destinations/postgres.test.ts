@@ -1,4 +1,4 @@
-import { postgres } from '../../../activities/destinations/postgres';
+import { postgres } from '../../../destinations/postgres';
 import { parseWorkspace } from '../../../config/workspace';
 import { ConfigError } from '../../../config/errors';
 import { BASE_CONFIG, DESTINATION_ID, postgresFixtures } from './fixtures/postgres';

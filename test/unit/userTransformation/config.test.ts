@@ -1,11 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkTransformationCode } from '../../../activities/transform/userTransformation/compile';
-import { TransformationCodeError } from '../../../activities/transform/userTransformation/errors';
+import { checkTransformationCode } from '../../../transformations/compile';
+import { TransformationCodeError } from '../../../transformations/errors';
 import { ConfigError } from '../../../config/errors';
+import { PROJECT_ROOT } from '../../../config/paths';
 import { loadWorkspace, parseWorkspace } from '../../../config/workspace';
-import { TEST_LIMITS } from './support';
+import { COMPILING, TEST_LIMITS } from './support';
 
 const PASS_THROUGH = 'export function transformEvent(event, metadata) { return event; }';
 
@@ -20,7 +22,7 @@ function workspaceWith(transformations: unknown[]): unknown {
 
 function configError(document: unknown, options?: { baseDir?: string }): ConfigError {
   try {
-    parseWorkspace(document, 'test.json', options);
+    parseWorkspace(document, 'test.json', { ...COMPILING, ...options });
   } catch (err) {
     if (err instanceof ConfigError) return err;
     throw err;
@@ -33,6 +35,7 @@ describe('transformations in the workspace config', () => {
     const workspace = parseWorkspace(
       workspaceWith([{ versionId: 'v1', id: 't1', name: 'Enrich', config: { code: 'export function transformBatch(events) { return events; }' } }]),
       'test.json',
+      COMPILING,
     );
     expect(workspace.destination('src', 'plain')!.transformation).toBeUndefined();
     expect(workspace.destination('src', 'transformed')!.transformation).toEqual({
@@ -68,7 +71,7 @@ describe('transformations in the workspace config', () => {
           ],
         }),
       );
-      const workspace = loadWorkspace(file, { userId: 'FROM-ENV', x: 'FROM-ENV' });
+      const workspace = loadWorkspace(file, { userId: 'FROM-ENV', x: 'FROM-ENV' }, COMPILING);
       expect(workspace.destination('src', 'fromFile')!.transformation).toMatchObject({ versionId: 'file-v1', name: 'file-v1', code, mode: 'event' });
       expect(workspace.destination('src', 'inline')!.transformation!.code).toBe(inline);
     } finally {
@@ -127,5 +130,28 @@ describe('transformations in the workspace config', () => {
       `its top-level code ran out of memory (limit ${TEST_LIMITS.memoryMb} MB)`,
     );
     expect(checkTransformationCode(PASS_THROUGH, 'v1', TEST_LIMITS)).toBe('event');
+  });
+
+  it('is only checked for shape where nothing runs it: the gateway routes without compiling or loading isolated-vm', () => {
+    const broken = workspaceWith([{ versionId: 'v1', config: { code: 'export function transformEvent(event) { return event' } }]);
+    const routed = parseWorkspace(broken, 'test.json');
+    expect(routed.destination('src', 'transformed')).toMatchObject({ transformation: undefined, transformations: [{ versionId: 'v1' }] });
+    expect(() => parseWorkspace(workspaceWith([{ config: {} }]), 'test.json')).toThrow('sources[0].destinations[1].transformations[0].versionId');
+
+    // The built gateway, loading a workspace with a transformation, in a fresh process.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-gateway-ut-'));
+    try {
+      const file = path.join(dir, 'workspace.json');
+      fs.writeFileSync(file, JSON.stringify(broken));
+      const script = `
+        require(${JSON.stringify(path.join(PROJECT_ROOT, 'dist', 'api', 'server.js'))});
+        const { loadWorkspace } = require(${JSON.stringify(path.join(PROJECT_ROOT, 'dist', 'config', 'workspace.js'))});
+        loadWorkspace(${JSON.stringify(file)});
+        console.log(JSON.stringify(Object.keys(require.cache).filter((m) => m.includes('isolated-vm'))));`;
+      const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      expect(JSON.parse(out)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserTransformationSandboxes } from '../../../activities/transform/userTransformation/pool';
-import { runUserTransformation } from '../../../activities/transform/userTransformation/run';
+import { UserTransformationSandboxes } from '../../../transformations/pool';
+import { runUserTransformation } from '../../../transformations/run';
 import { CONTEXT, TEST_LIMITS, trackEvent, transformationOf } from './support';
 
 /**

@@ -1,5 +1,5 @@
-import { UserTransformationSandboxes } from '../../../activities/transform/userTransformation/pool';
-import { runUserTransformation, type UserTransformationResult } from '../../../activities/transform/userTransformation/run';
+import { UserTransformationSandboxes } from '../../../transformations/pool';
+import { runUserTransformation, type UserTransformationResult } from '../../../transformations/run';
 import { CONTEXT, TEST_LIMITS, trackEvent, transformationOf } from './support';
 
 /** Loops forever, or allocates without bound, when the event asks; otherwise tags it. */

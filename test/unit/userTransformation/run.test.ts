@@ -1,5 +1,5 @@
-import { UserTransformationSandboxes } from '../../../activities/transform/userTransformation/pool';
-import { runUserTransformation } from '../../../activities/transform/userTransformation/run';
+import { UserTransformationSandboxes } from '../../../transformations/pool';
+import { runUserTransformation } from '../../../transformations/run';
 import { CONTEXT, TEST_LIMITS, trackEvent, transformationOf } from './support';
 
 describe('runUserTransformation', () => {

@@ -1,6 +1,8 @@
-import { checkTransformationCode } from '../../../activities/transform/userTransformation/compile';
-import type { SandboxLimits } from '../../../activities/transform/userTransformation/limits';
-import type { UserTransformation } from '../../../activities/transform/userTransformation/types';
+import type { WorkspaceOptions } from '../../../config/workspace';
+import { TransformationLoader } from '../../../transformations/loader';
+import { checkTransformationCode } from '../../../transformations/compile';
+import type { SandboxLimits } from '../../../transformations/limits';
+import type { UserTransformation } from '../../../transformations/types';
 import type { FerryEvent } from '../../../events/event';
 
 let versions = 0;
@@ -35,3 +37,6 @@ export function trackEvent(messageId: string, properties: Record<string, unknown
     properties,
   };
 }
+
+/** Workspace options that compile user transformations at load, as the worker does. */
+export const COMPILING: WorkspaceOptions = { compiler: (baseDir) => new TransformationLoader(baseDir) };

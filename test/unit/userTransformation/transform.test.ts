@@ -1,8 +1,8 @@
-import { createTransform } from '../../../activities/transform/transform';
-import { UserTransformationSandboxes } from '../../../activities/transform/userTransformation/pool';
-import type { TransformOutcome } from '../../../activities/types';
+import { createTransform } from '../../../activities/transform';
+import { UserTransformationSandboxes } from '../../../transformations/pool';
+import type { TransformOutcome } from '../../../activities/contract';
 import { parseWorkspace } from '../../../config/workspace';
-import { TEST_LIMITS, trackEvent } from './support';
+import { COMPILING, TEST_LIMITS, trackEvent } from './support';
 
 let versions = 0;
 
@@ -28,6 +28,7 @@ function transformWith(code: string, destinationConfig: Record<string, unknown> 
       ],
     },
     'test.json',
+    COMPILING,
   );
   const transform = createTransform({ workspace, sandboxes, userTransformationBudgetMs: budgetMs });
   return (events = [trackEvent('m1', { price: 10 })]) => transform({ sourceId: 'src', destinationId: 'hook', events });

@@ -1,0 +1,37 @@
+import { FerryError } from '../errors/ferryError';
+import type { z } from 'zod';
+import type { EventType, FerryEvent } from '../events/event';
+import type { DeliveryRequest } from '../delivery/requests';
+
+/** What every destination folder exports: its config schema and a pure transform. */
+export interface DestinationDefinition<C = unknown> {
+  /** `destinationDefinition.name` in the workspace config, e.g. `WEBHOOK`. */
+  readonly name: string;
+  readonly configSchema: z.ZodType<C>;
+  /** Message types this destination takes; others are recorded as filtered, not failed. */
+  readonly supportedMessageTypes: readonly EventType[];
+  /** Builds the requests for one event. Throws TransformError when the event itself is unusable. */
+  transform(event: FerryEvent, config: C, context: TransformContext): readonly DeliveryRequest[];
+}
+
+export interface TransformContext {
+  readonly destinationId: string;
+}
+
+/**
+ * The event cannot be mapped for this destination (e.g. a required field is missing). The event is
+ * aborted for this destination with this message as the reason; retrying would not help.
+ */
+export class TransformError extends FerryError {
+  constructor(
+    message: string,
+    readonly destination: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function defineDestination<C>(definition: DestinationDefinition<C>): DestinationDefinition<C> {
+  return definition;
+}

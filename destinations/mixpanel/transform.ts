@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import type { FerryEvent } from '../../events/event';
+import type { HttpDeliveryRequest } from '../../delivery/requests';
+import { TransformError } from '../definition';
+import { DESTINATION_NAMES } from '../names';
+import { clientIp, definedOnly, eventTimeMs, isEmpty, textAt, userTraits, valueAt } from '../fields/event';
+import type { MixpanelConfig } from './config';
+import {
+  CONTEXT_EVENT_PROPERTIES,
+  DEVICE_ID_PREFIX,
+  IDENTITY_EVENTS,
+  INSERT_ID_PATTERN,
+  MIXPANEL_BASE_URLS,
+  PROFILE_PROPERTY_BY_TRAIT,
+  VIEW_EVENT_NAMES,
+} from './mapping';
+import type { MixpanelEvent, MixpanelEventProperties, MixpanelGroupUpdate, MixpanelProfileUpdate } from './types';
+
+const DESTINATION = DESTINATION_NAMES.mixpanel;
+
+/**
+ * Events go to /import (which takes events of any age, unlike /track), profiles to /engage and group
+ * profiles to /groups. Identity merges follow the project's ID Merge system (`identityMergeApi`).
+ */
+export function transformMixpanel(event: FerryEvent, config: MixpanelConfig): HttpDeliveryRequest[] {
+  switch (event.type) {
+    case 'track': {
+      const name = event.event?.trim();
+      if (!name) fail('a track event needs an event name');
+      return [importRequest(config, [trackedEvent(event, config, name, event.properties)])];
+    }
+    case 'page':
+    case 'screen':
+      return [importRequest(config, [trackedEvent(event, config, VIEW_EVENT_NAMES[event.type], viewProperties(event))])];
+    case 'identify':
+      return identifyRequests(event, config);
+    case 'group':
+      return groupRequests(event, config);
+    case 'alias':
+      return [aliasRequest(event, config)];
+  }
+}
+
+function trackedEvent(event: FerryEvent, config: MixpanelConfig, name: string, properties: Record<string, unknown> | undefined): MixpanelEvent {
+  const time = eventTimeMs(event);
+  if (time === undefined) fail(`the event timestamp "${event.timestamp}" is not a date`);
+  // Built in place rather than spread and filtered: this runs for most events and garbage dominates its cost.
+  const merged: MixpanelEventProperties = { token: config.token };
+  for (const { to, from } of CONTEXT_EVENT_PROPERTIES) {
+    const value = valueAt(event, from);
+    if (value !== undefined) merged[to] = value;
+  }
+  const ip = clientIp(event);
+  if (ip !== undefined) merged.ip = ip;
+  if (properties) Object.assign(merged, properties);
+  // Identity, time and dedup key come last so that event properties cannot override them.
+  merged.token = config.token;
+  merged.time = time;
+  merged.$insert_id = insertId(event.messageId);
+  Object.assign(merged, identity(event, config));
+  return { event: name, properties: merged };
+}
+
+function viewProperties(event: FerryEvent): Record<string, unknown> | undefined {
+  const name = textAt(event, ['name']);
+  return name ? { ...event.properties, name } : event.properties;
+}
+
+/**
+ * Original ID Merge links the anonymous and the known id with `$merge` (which needs a secret);
+ * Simplified ID Merge links them on any event carrying both, so identify only updates the profile.
+ */
+function identifyRequests(event: FerryEvent, config: MixpanelConfig): HttpDeliveryRequest[] {
+  const requests: HttpDeliveryRequest[] = [];
+  if (config.identityMergeApi === 'original' && event.userId && event.anonymousId && importSecret(config)) {
+    requests.push(importRequest(config, [mergeEvent(config, [event.userId, event.anonymousId])]));
+  }
+  const $set: Record<string, unknown> = {};
+  for (const [trait, value] of Object.entries(userTraits(event))) {
+    if (value !== undefined) $set[PROFILE_PROPERTY_BY_TRAIT[trait] ?? trait] = value;
+  }
+  requests.push(engageRequest(config, { ...profileTarget(event, config), $set }));
+  return requests;
+}
+
+/** Adds the group to the user's profile under the group key, then sets the group profile's traits. */
+function groupRequests(event: FerryEvent, config: MixpanelConfig): HttpDeliveryRequest[] {
+  if (!event.groupId) fail('a group event needs a groupId');
+  const requests = [engageRequest(config, { ...profileTarget(event, config), $union: { [config.groupKey]: [event.groupId] } })];
+  if (event.traits && !isEmpty(event.traits)) {
+    const update: MixpanelGroupUpdate = { $token: config.token, $group_key: config.groupKey, $group_id: event.groupId, $set: event.traits };
+    requests.push(jsonRequest(config, '/groups', [update], { strict: '1' }));
+  }
+  return requests;
+}
+
+function aliasRequest(event: FerryEvent, config: MixpanelConfig): HttpDeliveryRequest {
+  if (config.identityMergeApi === 'simplified') {
+    fail("Mixpanel's Simplified ID Merge has no alias; an event carrying both anonymousId and userId merges them");
+  }
+  if (!event.userId || !event.previousId) fail('an alias event needs a userId and a previousId');
+  if (!importSecret(config)) {
+    fail('an alias is sent as $merge, which Mixpanel accepts only with apiSecret or a service account in the destination config');
+  }
+  return importRequest(config, [mergeEvent(config, [event.previousId, event.userId])]);
+}
+
+function mergeEvent(config: MixpanelConfig, distinctIds: string[]): MixpanelEvent {
+  return { event: IDENTITY_EVENTS.merge, properties: { $distinct_ids: distinctIds, token: config.token } };
+}
+
+function identity(event: FerryEvent, config: MixpanelConfig): Pick<MixpanelEventProperties, 'distinct_id' | '$device_id' | '$user_id'> {
+  if (!event.userId && !event.anonymousId) fail('the event needs a userId or an anonymousId (Mixpanel distinct_id)');
+  if (config.identityMergeApi === 'original') return { distinct_id: event.userId ?? event.anonymousId };
+  return definedOnly({
+    distinct_id: event.userId ?? `${DEVICE_ID_PREFIX}${event.anonymousId}`,
+    $device_id: event.anonymousId,
+    $user_id: event.userId,
+  });
+}
+
+function profileTarget(event: FerryEvent, config: MixpanelConfig): Pick<MixpanelProfileUpdate, '$token' | '$distinct_id' | '$ip'> {
+  const distinctId = identity(event, config).distinct_id;
+  if (!distinctId) fail('the event needs a userId or an anonymousId (Mixpanel $distinct_id)');
+  return { $token: config.token, $distinct_id: distinctId, $ip: clientIp(event) ?? '0' };
+}
+
+/** Mixpanel deduplicates on $insert_id but limits its shape; a stable hash keeps other ids deduplicable. */
+function insertId(messageId: string): string {
+  return INSERT_ID_PATTERN.test(messageId) ? messageId : createHash('sha256').update(messageId).digest('hex').slice(0, 36);
+}
+
+function importSecret(config: MixpanelConfig): boolean {
+  return config.apiSecret !== undefined || config.serviceAccountSecret !== undefined;
+}
+
+function importRequest(config: MixpanelConfig, events: MixpanelEvent[]): HttpDeliveryRequest {
+  const query: Record<string, string> = { strict: '1' };
+  let credentials = `${config.apiSecret ?? config.token}:`;
+  if (config.serviceAccountUserName !== undefined && config.serviceAccountSecret !== undefined && config.projectId !== undefined) {
+    credentials = `${config.serviceAccountUserName}:${config.serviceAccountSecret}`;
+    query.project_id = config.projectId;
+  }
+  const request = jsonRequest(config, '/import', events, query);
+  return { ...request, headers: { ...request.headers, authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } };
+}
+
+function engageRequest(config: MixpanelConfig, update: MixpanelProfileUpdate): HttpDeliveryRequest {
+  return jsonRequest(config, '/engage', [update], { strict: '1' });
+}
+
+/** strict=1 makes Mixpanel answer 400 for invalid records instead of 200 and a silent drop. */
+function jsonRequest(config: MixpanelConfig, path: string, body: unknown[], query: Record<string, string>): HttpDeliveryRequest {
+  const base = (config.baseUrl ?? MIXPANEL_BASE_URLS[config.dataResidency]).replace(/\/+$/, '');
+  const url = new URL(`${base}${path}`);
+  for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+  return { kind: 'http', method: 'POST', url: url.toString(), headers: { 'content-type': 'application/json', accept: 'application/json' }, body };
+}
+
+function fail(message: string): never {
+  throw new TransformError(message, DESTINATION);
+}
