@@ -4,12 +4,33 @@
  */
 
 /** An HTTP request a destination transformer asks the deliver step to send. */
-export interface HttpDeliveryRequest {
+export type HttpDeliveryRequest = HttpRequestTarget & (JsonRequestBody | FormRequestBody);
+
+interface HttpRequestTarget {
   readonly kind: 'http';
   readonly method: 'POST' | 'PUT' | 'PATCH' | 'GET' | 'DELETE';
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
+}
+
+/** A body sent as JSON text (`JSON.stringify(body)`), or no body at all. */
+interface JsonRequestBody {
+  /**
+   * How `body` goes on the wire: `json`, or `form` for vendor APIs that document form fields
+   * (`application/x-www-form-urlencoded`), such as Amplitude's User Mapping and Group Identify APIs.
+   * @default json
+   */
+  readonly encoding?: 'json';
   readonly body?: unknown;
+}
+
+/**
+ * A body sent as `application/x-www-form-urlencoded` fields (URLSearchParams). Flat strings only: a
+ * field holding structured data (e.g. Amplitude's `mapping`) carries it as JSON text.
+ */
+interface FormRequestBody {
+  readonly encoding: 'form';
+  readonly body: Readonly<Record<string, string>>;
 }
 
 /** RudderStack's warehouse column types; each warehouse maps them to its own. */

@@ -16,6 +16,12 @@ export interface DestinationDefinition<C = unknown> {
 
 export interface TransformContext {
   readonly destinationId: string;
+  /**
+   * Epoch milliseconds to judge an event's age by, for destinations that drop old events (GA4). Read
+   * here rather than from the clock so that transforms stay pure.
+   * @default the time Ferry received the event (`Date.parse(event.receivedAt)`)
+   */
+  readonly now?: number;
 }
 
 /**

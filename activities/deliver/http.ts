@@ -9,7 +9,7 @@ export async function sendHttp(request: HttpDeliveryRequest, options: SendOption
     response = await fetch(request.url, {
       method: request.method,
       headers: { ...request.headers, 'idempotency-key': options.idempotencyKey },
-      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      body: wireBody(request),
       signal: AbortSignal.timeout(options.timeoutMs),
       redirect: 'follow',
     });
@@ -49,8 +49,47 @@ async function readBody(response: Response): Promise<string> {
   }
 }
 
+/**
+ * A form body goes as URLSearchParams, which fetch labels `application/x-www-form-urlencoded` unless
+ * the request sets its own content-type.
+ */
+function wireBody(request: HttpDeliveryRequest): string | URLSearchParams | undefined {
+  if (request.encoding === 'form') return new URLSearchParams(request.body);
+  return request.body === undefined ? undefined : JSON.stringify(request.body);
+}
+
+/**
+ * The URL as origin and path only: the query string and userinfo can carry secrets (GA4's api_secret,
+ * a webhook's basic-auth password), and these messages are stored with dead letters and shown to operators.
+ */
+function describeUrl(url: string): string {
+  try {
+    const { origin, pathname } = new URL(url);
+    return `${origin}${pathname}`;
+  } catch {
+    return 'an unparseable URL';
+  }
+}
+
 function describeNetworkError(err: unknown, url: string): string {
-  if (err instanceof Error && err.name === 'TimeoutError') return `timed out calling ${url}`;
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-  return `network error calling ${url}: ${cause ?? (err instanceof Error ? err.message : String(err))}`;
+  const where = describeUrl(url);
+  if (isErrorLike(err) && err.name === 'TimeoutError') return `timed out calling ${where}`;
+  const detail = isErrorLike(err) ? String((isErrorLike(err.cause) ? err.cause : err).message) : String(err);
+  return `network error calling ${where}: ${withoutUrl(detail, url, where)}`;
+}
+
+/** fetch quotes the whole URL in some errors (e.g. "…URL that includes credentials: <url>"). */
+function withoutUrl(text: string, url: string, where: string): string {
+  let out = text.split(url).join(where);
+  try {
+    out = out.split(new URL(url).href).join(where);
+  } catch {
+    // Not a URL: only the raw text can appear.
+  }
+  return out;
+}
+
+/** Checked by shape, not instanceof: fetch's errors come from another realm inside Jest's sandbox. */
+function isErrorLike(value: unknown): value is { readonly name?: unknown; readonly message: unknown; readonly cause?: unknown } {
+  return typeof value === 'object' && value !== null && 'message' in value;
 }

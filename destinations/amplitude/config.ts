@@ -13,6 +13,11 @@ export const amplitudeConfigSchema = z
     endpoint: optionalHttpUrl('endpoint'),
     /** User Mapping (aliasing) API URL. @default https://api.amplitude.com/usermap (EU: https://api.eu.amplitude.com/usermap) */
     usermapEndpoint: optionalHttpUrl('usermapEndpoint'),
+    /**
+     * Group Identify API URL, where group properties go.
+     * @default https://api2.amplitude.com/groupidentify (EU: https://api.eu.amplitude.com/groupidentify)
+     */
+    groupIdentifyEndpoint: optionalHttpUrl('groupIdentifyEndpoint'),
     /** Group trait holding the group type, e.g. `company_type`; set together with groupValueTrait. */
     groupTypeTrait: optionalText('groupTypeTrait'),
     /** Group trait holding the group name, e.g. `company_name`. */

@@ -1,13 +1,28 @@
-/** How RudderStack's event spec maps onto Amplitude's HTTP V2 API, as data. */
+/** How RudderStack's event spec maps onto Amplitude's HTTP V2, Group Identify and User Mapping APIs, as data. */
 import type { AmplitudeEvent } from './types';
 
+/**
+ * The hosts each API's page lists: https://amplitude.com/docs/apis/analytics/http-v2,
+ * https://amplitude.com/docs/apis/analytics/group-identify and https://amplitude.com/docs/apis/analytics/user-mapping.
+ */
 export const AMPLITUDE_ENDPOINTS = {
-  standard: { httpApi: 'https://api2.amplitude.com/2/httpapi', usermap: 'https://api.amplitude.com/usermap' },
-  EU: { httpApi: 'https://api.eu.amplitude.com/2/httpapi', usermap: 'https://api.eu.amplitude.com/usermap' },
+  standard: {
+    httpApi: 'https://api2.amplitude.com/2/httpapi',
+    groupIdentify: 'https://api2.amplitude.com/groupidentify',
+    usermap: 'https://api.amplitude.com/usermap',
+  },
+  EU: {
+    httpApi: 'https://api.eu.amplitude.com/2/httpapi',
+    groupIdentify: 'https://api.eu.amplitude.com/groupidentify',
+    usermap: 'https://api.eu.amplitude.com/usermap',
+  },
 } as const;
 
-/** Amplitude's reserved event types for user and group property updates. */
-export const SPECIAL_EVENT_TYPES = { identify: '$identify', groupIdentify: '$groupidentify' } as const;
+/** Amplitude's reserved event type for user property updates. */
+export const SPECIAL_EVENT_TYPES = { identify: '$identify' } as const;
+
+/** The Group Identify and User Mapping APIs take form fields, not JSON. */
+export const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' } as const;
 
 /** RudderStack sends ids as short as 1 character; Amplitude's default minimum is 5. */
 export const MIN_ID_LENGTH = 1;

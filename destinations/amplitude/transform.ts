@@ -9,20 +9,28 @@ import {
   AMPLITUDE_ENDPOINTS,
   CONTEXT_NUMBER_FIELDS,
   CONTEXT_STRING_FIELDS,
+  FORM_HEADERS,
   MIN_ID_LENGTH,
   PLATFORM_BY_CHANNEL,
   REVENUE_NUMBER_FIELDS,
   REVENUE_TEXT_FIELDS,
   SPECIAL_EVENT_TYPES,
 } from './mapping';
-import type { AmplitudeEvent, AmplitudeHttpApiBody, AmplitudeUserMapping } from './types';
+import type { AmplitudeEvent, AmplitudeGroupIdentification, AmplitudeHttpApiBody, AmplitudeUserMapping } from './types';
 
 const DESTINATION = DESTINATION_NAMES.amplitude;
 
 /**
- * One request per event. Group sends its `$identify` and `$groupidentify` in the same HTTP V2 request,
- * as Amplitude's own SDKs do, because /groupidentify only takes form-encoded bodies. Alias goes to the
- * User Mapping API, whose documented call carries its parameters in the query string.
+ * Events go to the HTTP V2 API (https://amplitude.com/docs/apis/analytics/http-v2). Identify is a
+ * `$identify` event there, as RudderStack sends it, rather than a call to the separate Identify API
+ * (https://amplitude.com/docs/apis/analytics/identify): one endpoint, one JSON shape, and the event's
+ * device and location context travel with it. A group joins the user to the group the same way, then
+ * sets the group's properties through the Group Identify API
+ * (https://amplitude.com/docs/apis/analytics/group-identify), the only documented way to set them.
+ * Alias goes to the User Mapping API (https://amplitude.com/docs/apis/analytics/user-mapping). Both
+ * take form fields, the API key among them, as their pages' Authentication sections say ("API key
+ * passed in the body of the request"). The User Mapping page's curl example puts them in the query
+ * string instead; the body also keeps the key out of URLs, proxy logs and the dead-letter store.
  */
 export function transformAmplitude(event: FerryEvent, config: AmplitudeConfig): HttpDeliveryRequest[] {
   switch (event.type) {
@@ -35,7 +43,7 @@ export function transformAmplitude(event: FerryEvent, config: AmplitudeConfig): 
     case 'identify':
       return [httpApi(config, [{ ...commonFields(event, SPECIAL_EVENT_TYPES.identify), user_properties: userTraits(event) }])];
     case 'group':
-      return [httpApi(config, groupEvents(event, config))];
+      return groupRequests(event, config);
     case 'alias':
       return [usermap(event, config)];
   }
@@ -61,7 +69,7 @@ function viewedEvent(event: FerryEvent, kind: 'Page' | 'Screen'): AmplitudeEvent
 }
 
 /** Puts the user in the group, then sets the group's own properties from the group traits. */
-function groupEvents(event: FerryEvent, config: AmplitudeConfig): AmplitudeEvent[] {
+function groupRequests(event: FerryEvent, config: AmplitudeConfig): HttpDeliveryRequest[] {
   if (!event.groupId) fail('a group event needs a groupId');
   const traits = event.traits ?? {};
   let groupType = config.defaultGroupType;
@@ -75,18 +83,19 @@ function groupEvents(event: FerryEvent, config: AmplitudeConfig): AmplitudeEvent
     groupType = type;
     groupValue = String(value);
   }
-  const groups = { [groupType]: groupValue };
-  const events: AmplitudeEvent[] = [{ ...commonFields(event, SPECIAL_EVENT_TYPES.identify), groups, user_properties: { [groupType]: groupValue } }];
+  const membership: AmplitudeEvent = {
+    ...commonFields(event, SPECIAL_EVENT_TYPES.identify),
+    groups: { [groupType]: groupValue },
+    user_properties: { [groupType]: groupValue },
+  };
+  const requests = [httpApi(config, [membership])];
   if (!isEmpty(traits)) {
-    events.push({
-      ...commonFields(event, SPECIAL_EVENT_TYPES.groupIdentify),
-      // A second event of the same message needs its own dedup key.
-      insert_id: `${event.messageId}-group`,
-      groups,
-      group_properties: { $set: traits },
-    });
+    // Plain properties, as the page's example sends them; the API would also take operations such as $set.
+    const identification: AmplitudeGroupIdentification[] = [{ group_type: groupType, group_value: groupValue, group_properties: traits }];
+    const url = config.groupIdentifyEndpoint ?? AMPLITUDE_ENDPOINTS[config.residencyServer].groupIdentify;
+    requests.push(formRequest(url, { api_key: config.apiKey, identification: JSON.stringify(identification) }));
   }
-  return events;
+  return requests;
 }
 
 /** Maps previousId into userId (Amplitude's global_user_id). Needs Amplitude's Portfolio add-on. */
@@ -94,10 +103,12 @@ function usermap(event: FerryEvent, config: AmplitudeConfig): HttpDeliveryReques
   if (!event.userId) fail("an alias event needs a userId (Amplitude's global_user_id)");
   if (!event.previousId) fail('an alias event needs a previousId');
   const mapping: AmplitudeUserMapping[] = [{ user_id: event.previousId, global_user_id: event.userId }];
-  const url = new URL(config.usermapEndpoint ?? AMPLITUDE_ENDPOINTS[config.residencyServer].usermap);
-  url.searchParams.set('api_key', config.apiKey);
-  url.searchParams.set('mapping', JSON.stringify(mapping));
-  return { kind: 'http', method: 'POST', url: url.toString(), headers: {} };
+  const url = config.usermapEndpoint ?? AMPLITUDE_ENDPOINTS[config.residencyServer].usermap;
+  return formRequest(url, { api_key: config.apiKey, mapping: JSON.stringify(mapping) });
+}
+
+function formRequest(url: string, fields: Record<string, string>): HttpDeliveryRequest {
+  return { kind: 'http', method: 'POST', url, headers: FORM_HEADERS, encoding: 'form', body: fields };
 }
 
 function httpApi(config: AmplitudeConfig, events: AmplitudeEvent[]): HttpDeliveryRequest {

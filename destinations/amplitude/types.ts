@@ -1,4 +1,7 @@
-/** Amplitude's HTTP V2 API request (POST /2/httpapi) and User Mapping API mapping, as Ferry sends them. */
+/**
+ * Amplitude's HTTP V2 API request (POST /2/httpapi), and the JSON carried by the Group Identify and User
+ * Mapping APIs' form fields, as Ferry sends them.
+ */
 
 /** One event of the HTTP V2 API; `user_id` or `device_id` is required. */
 export interface AmplitudeEvent {
@@ -12,7 +15,6 @@ export interface AmplitudeEvent {
   event_properties?: Record<string, unknown>;
   user_properties?: Record<string, unknown>;
   groups?: Record<string, string>;
-  group_properties?: Record<string, unknown>;
   app_version?: string;
   platform?: string;
   os_name?: string;
@@ -50,8 +52,15 @@ export interface AmplitudeHttpApiBody {
   };
 }
 
-/** One entry of the User Mapping API's `mapping` parameter: `user_id` is merged into `global_user_id`. */
+/** One entry of the User Mapping API's `mapping` field: `user_id` is merged into `global_user_id`. */
 export interface AmplitudeUserMapping {
   user_id: string;
   global_user_id: string;
+}
+
+/** One entry of the Group Identify API's `identification` field: sets the properties of one group. */
+export interface AmplitudeGroupIdentification {
+  group_type: string;
+  group_value: string;
+  group_properties: Record<string, unknown>;
 }

@@ -12,5 +12,5 @@ export const ga4 = defineDestination({
   name: DESTINATION_NAMES.ga4,
   configSchema: ga4ConfigSchema,
   supportedMessageTypes: ['track', 'page', 'group'],
-  transform: (event, config) => transformGa4(event, config),
+  transform: (event, config, context) => transformGa4(event, config, context),
 });

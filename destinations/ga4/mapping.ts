@@ -4,6 +4,12 @@ export const GA4_DEFAULT_BASE_URL = 'https://www.google-analytics.com';
 export const GA4_PATHS = { collect: '/mp/collect', validate: '/debug/mp/collect' } as const;
 
 export const GA4_LIMITS = {
+  /**
+   * timestamp_micros: "Events can be backdated up to 3 calendar days based on the property's timezone"
+   * (https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference), "up to 72
+   * hours" on the sending-events page; 72 hours is the bound that holds in every timezone.
+   */
+  maxEventAgeMs: 72 * 3_600_000,
   eventNameLength: 40,
   paramNameLength: 40,
   paramValueLength: 100,
@@ -13,7 +19,10 @@ export const GA4_LIMITS = {
   userProperties: 25,
 } as const;
 
-/** Parameters GA4 allows longer values for. */
+/**
+ * Parameters GA4 allows longer values for. From third-party GA4 guides: Google's Measurement Protocol
+ * pages state a flat 100 characters, so these may be cut or dropped by GA4.
+ */
 export const PARAM_VALUE_LENGTH: Readonly<Record<string, number>> = { page_title: 300, page_referrer: 420, page_location: 1000 };
 
 /** Event names only Google's own SDKs may send. */

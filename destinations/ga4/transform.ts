@@ -1,6 +1,6 @@
 import type { FerryEvent } from '../../events/event';
 import type { HttpDeliveryRequest } from '../../delivery/requests';
-import { TransformError } from '../definition';
+import { TransformError, type TransformContext } from '../definition';
 import { DESTINATION_NAMES } from '../names';
 import { isRecord } from '../../events/json';
 import { definedOnly, eventTimeMs, recordAt, textAt } from '../fields/event';
@@ -29,12 +29,14 @@ const DESTINATION = DESTINATION_NAMES.ga4;
 type Params = NonNullable<Ga4Event['params']>;
 
 /**
- * One Measurement Protocol request per event. GA4 answers 2xx even for events it discards, so names
- * GA4 would silently drop (reserved, too long) abort here instead, where the dead-letter store shows them.
+ * One Measurement Protocol request per event. GA4 answers 2xx even for events it discards, so events
+ * GA4 would silently drop (too old, reserved or too long names) abort here instead, where the
+ * dead-letter store shows them.
  */
-export function transformGa4(event: FerryEvent, config: Ga4Config): HttpDeliveryRequest[] {
+export function transformGa4(event: FerryEvent, config: Ga4Config, context?: Pick<TransformContext, 'now'>): HttpDeliveryRequest[] {
   const time = eventTimeMs(event);
   if (time === undefined) fail(`the event timestamp "${event.timestamp}" is not a date`);
+  checkAge(event, time, context?.now);
   const clientId = event.anonymousId ?? (config.clientIdFallback === 'rudderId' ? event.rudderId : undefined);
   if (!clientId) fail('the event has no anonymousId for the GA4 client_id (clientIdFallback is "none")');
   const body: Ga4MeasurementBody = definedOnly({
@@ -48,6 +50,21 @@ export function transformGa4(event: FerryEvent, config: Ga4Config): HttpDelivery
   url.searchParams.set('measurement_id', config.measurementId);
   url.searchParams.set('api_secret', config.apiSecret);
   return [{ kind: 'http', method: 'POST', url: url.toString(), headers: { 'content-type': 'application/json' }, body }];
+}
+
+/**
+ * The event's age by the caller's clock, else at the time Ferry received it. Delivery retries can still
+ * age an event past the limit after this check; GA4 then drops it unseen.
+ */
+function checkAge(event: FerryEvent, time: number, now: number | undefined): void {
+  const reference = now ?? Date.parse(event.receivedAt);
+  const age = reference - time;
+  // NaN (an unparseable receivedAt) compares false: such an event is sent, as before.
+  if (!(age > GA4_LIMITS.maxEventAgeMs)) return;
+  const hours = Math.floor(age / 3_600_000);
+  const limit = `GA4 drops events more than ${GA4_LIMITS.maxEventAgeMs / 3_600_000} hours old`;
+  if (now === undefined) fail(`${limit}: this one was received ${hours} hours after its timestamp ${event.timestamp}`);
+  fail(`${limit}: this one was ${hours} hours old at ${new Date(now).toISOString()} (timestamp ${event.timestamp})`);
 }
 
 function ga4Event(event: FerryEvent): Ga4Event {

@@ -18,7 +18,7 @@ export interface Ga4UserProperty {
 export interface Ga4MeasurementBody {
   client_id: string;
   user_id?: string;
-  /** Epoch microseconds; GA4 accepts events up to 72 hours old. */
+  /** Epoch microseconds; GA4 drops events more than 72 hours old (Ferry aborts them first). */
   timestamp_micros: number;
   user_properties?: Record<string, Ga4UserProperty>;
   events: Ga4Event[];

@@ -18,6 +18,21 @@ export const DEVICE_ID_PREFIX = '$device:';
 /** What Mixpanel accepts as $insert_id; other messageIds are hashed into this shape. */
 export const INSERT_ID_PATTERN = /^[A-Za-z0-9-]{1,36}$/;
 
+/**
+ * Values Mixpanel refuses with a 400 as distinct_id and as $insert_id, as listed (lower case) on
+ * https://docs.mixpanel.com/reference/import-events: they usually mean an id that was never set.
+ */
+export const PLACEHOLDER_IDS: ReadonlySet<string> = new Set([
+  '00000000-0000-0000-0000-000000000000', 'anon', 'anonymous', 'nil', 'none', 'null', 'n/a', 'na', 'undefined', 'unknown', '<nil>',
+  '0', '-1', 'true', 'false', '[]', '{}',
+]);
+
+/**
+ * /engage's `ip` query parameter: "0" stops Mixpanel geolocating the profile from the request's
+ * address, which is Ferry's (https://docs.mixpanel.com/openapi/ingestion.openapi.yaml).
+ */
+export const NO_GEOLOCATION_QUERY = { ip: '0' } as const;
+
 /** Event context → Mixpanel's default event properties. */
 export const CONTEXT_EVENT_PROPERTIES: ReadonlyArray<{ readonly to: string; readonly from: readonly string[] }> = [
   { to: '$current_url', from: ['context', 'page', 'url'] },

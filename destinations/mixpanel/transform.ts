@@ -11,6 +11,8 @@ import {
   IDENTITY_EVENTS,
   INSERT_ID_PATTERN,
   MIXPANEL_BASE_URLS,
+  NO_GEOLOCATION_QUERY,
+  PLACEHOLDER_IDS,
   PROFILE_PROPERTY_BY_TRAIT,
   VIEW_EVENT_NAMES,
 } from './mapping';
@@ -73,7 +75,7 @@ function viewProperties(event: FerryEvent): Record<string, unknown> | undefined 
 function identifyRequests(event: FerryEvent, config: MixpanelConfig): HttpDeliveryRequest[] {
   const requests: HttpDeliveryRequest[] = [];
   if (config.identityMergeApi === 'original' && event.userId && event.anonymousId && importSecret(config)) {
-    requests.push(importRequest(config, [mergeEvent(config, [event.userId, event.anonymousId])]));
+    requests.push(importRequest(config, [mergeEvent(config, [distinctId(event.userId, 'userId'), distinctId(event.anonymousId, 'anonymousId')])]));
   }
   const $set: Record<string, unknown> = {};
   for (const [trait, value] of Object.entries(userTraits(event))) {
@@ -102,7 +104,7 @@ function aliasRequest(event: FerryEvent, config: MixpanelConfig): HttpDeliveryRe
   if (!importSecret(config)) {
     fail('an alias is sent as $merge, which Mixpanel accepts only with apiSecret or a service account in the destination config');
   }
-  return importRequest(config, [mergeEvent(config, [event.previousId, event.userId])]);
+  return importRequest(config, [mergeEvent(config, [distinctId(event.previousId, 'previousId'), distinctId(event.userId, 'userId')])]);
 }
 
 function mergeEvent(config: MixpanelConfig, distinctIds: string[]): MixpanelEvent {
@@ -111,23 +113,39 @@ function mergeEvent(config: MixpanelConfig, distinctIds: string[]): MixpanelEven
 
 function identity(event: FerryEvent, config: MixpanelConfig): Pick<MixpanelEventProperties, 'distinct_id' | '$device_id' | '$user_id'> {
   if (!event.userId && !event.anonymousId) fail('the event needs a userId or an anonymousId (Mixpanel distinct_id)');
-  if (config.identityMergeApi === 'original') return { distinct_id: event.userId ?? event.anonymousId };
+  const userId = event.userId === undefined ? undefined : distinctId(event.userId, 'userId');
+  if (config.identityMergeApi === 'original') return { distinct_id: userId ?? distinctId(event.anonymousId!, 'anonymousId') };
+  // The "$device:" prefix keeps a device-only id off the placeholder list whatever the anonymousId.
   return definedOnly({
-    distinct_id: event.userId ?? `${DEVICE_ID_PREFIX}${event.anonymousId}`,
+    distinct_id: userId ?? `${DEVICE_ID_PREFIX}${event.anonymousId}`,
     $device_id: event.anonymousId,
-    $user_id: event.userId,
+    $user_id: userId,
   });
 }
 
-function profileTarget(event: FerryEvent, config: MixpanelConfig): Pick<MixpanelProfileUpdate, '$token' | '$distinct_id' | '$ip'> {
-  const distinctId = identity(event, config).distinct_id;
-  if (!distinctId) fail('the event needs a userId or an anonymousId (Mixpanel $distinct_id)');
-  return { $token: config.token, $distinct_id: distinctId, $ip: clientIp(event) ?? '0' };
+/**
+ * An event id used as a distinct_id, unless Mixpanel would refuse it: better an abort naming the field
+ * than a 400 from Mixpanel, or a $merge that joins every user who shares the placeholder. Matched as
+ * listed; Mixpanel's own check answers for other spellings.
+ */
+function distinctId(id: string, field: 'userId' | 'anonymousId' | 'previousId'): string {
+  if (PLACEHOLDER_IDS.has(id)) fail(`the event's ${field} "${id}" is a placeholder Mixpanel refuses as a distinct_id`);
+  return id;
 }
 
-/** Mixpanel deduplicates on $insert_id but limits its shape; a stable hash keeps other ids deduplicable. */
+function profileTarget(event: FerryEvent, config: MixpanelConfig): Pick<MixpanelProfileUpdate, '$token' | '$distinct_id' | '$ip'> {
+  const id = identity(event, config).distinct_id;
+  if (!id) fail('the event needs a userId or an anonymousId (Mixpanel $distinct_id)');
+  return definedOnly({ $token: config.token, $distinct_id: id, $ip: clientIp(event) });
+}
+
+/**
+ * Mixpanel deduplicates on $insert_id but limits its shape and refuses placeholders; a stable hash keeps
+ * other ids deduplicable. Placeholders match in any case here: a needless hash costs nothing.
+ */
 function insertId(messageId: string): string {
-  return INSERT_ID_PATTERN.test(messageId) ? messageId : createHash('sha256').update(messageId).digest('hex').slice(0, 36);
+  const usable = INSERT_ID_PATTERN.test(messageId) && !PLACEHOLDER_IDS.has(messageId.toLowerCase());
+  return usable ? messageId : createHash('sha256').update(messageId).digest('hex').slice(0, 36);
 }
 
 function importSecret(config: MixpanelConfig): boolean {
@@ -145,8 +163,9 @@ function importRequest(config: MixpanelConfig, events: MixpanelEvent[]): HttpDel
   return { ...request, headers: { ...request.headers, authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } };
 }
 
+/** Without the end user's IP, `ip=0` keeps Mixpanel from geolocating the profile at Ferry's address. */
 function engageRequest(config: MixpanelConfig, update: MixpanelProfileUpdate): HttpDeliveryRequest {
-  return jsonRequest(config, '/engage', [update], { strict: '1' });
+  return jsonRequest(config, '/engage', [update], update.$ip === undefined ? { strict: '1', ...NO_GEOLOCATION_QUERY } : { strict: '1' });
 }
 
 /** strict=1 makes Mixpanel answer 400 for invalid records instead of 200 and a silent drop. */

@@ -23,8 +23,11 @@ export interface MixpanelEvent {
 export interface MixpanelProfileUpdate {
   $token: string;
   $distinct_id: string;
-  /** Mixpanel geolocates the profile from it; "0" stops it using Ferry's own address instead. */
-  $ip: string;
+  /**
+   * The end user's IP, for Mixpanel to geolocate the profile from; left out when unknown, and the
+   * request then asks for no geolocation (`ip=0`) rather than Ferry's own address.
+   */
+  $ip?: string;
   $set?: Record<string, unknown>;
   $union?: Record<string, unknown[]>;
 }
