@@ -2,8 +2,9 @@ import type { Pool } from 'pg';
 import type { DeadLetterInput } from './contract';
 
 /**
- * Writes aborted events to the dead-letter table. Upserts on (destination, message) so that a retry
- * of this activity after a crash, or a replayed event aborting again, keeps one row with the latest facts.
+ * Writes aborted events to the dead-letter table. Upserts on (source, destination, message) so that a
+ * retry of this activity after a crash, or a replayed event aborting again, keeps one row with the
+ * latest facts. The source is part of the key because destination ids are unique only within a source.
  */
 export function createRecordDeadLetters({ pool }: { pool: Pool }) {
   return async function recordDeadLetters(input: DeadLetterInput): Promise<void> {
@@ -13,8 +14,8 @@ export function createRecordDeadLetters({ pool }: { pool: Pool }) {
            (source_id, destination_id, workflow_id, message_id, stage, reason, attempts,
             last_status, last_error, response_body, event, payload, first_failed_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (destination_id, message_id) DO UPDATE SET
-           source_id = EXCLUDED.source_id, workflow_id = EXCLUDED.workflow_id, stage = EXCLUDED.stage,
+         ON CONFLICT (source_id, destination_id, message_id) DO UPDATE SET
+           workflow_id = EXCLUDED.workflow_id, stage = EXCLUDED.stage,
            reason = EXCLUDED.reason, attempts = EXCLUDED.attempts, last_status = EXCLUDED.last_status,
            last_error = EXCLUDED.last_error, response_body = EXCLUDED.response_body, event = EXCLUDED.event,
            payload = EXCLUDED.payload, first_failed_at = EXCLUDED.first_failed_at, aborted_at = now(),

@@ -9,9 +9,9 @@ const DAY = 24 * HOUR;
  */
 export const retryPolicySchema = z
   .object({
-    /** First backoff after a failure. @default 10000 */
+    /** First backoff after a failure, and the shortest wait a destination's Retry-After can ask for. @default 10000 */
     initialBackoffMs: z.number().int().positive().default(10_000),
-    /** Backoff cap; the delay doubles up to this. @default 300000 */
+    /** Backoff cap; the delay doubles up to this. Also the longest wait a Retry-After can ask for. @default 300000 */
     maxBackoffMs: z.number().int().positive().default(300_000),
     /** An event is aborted once it has failed for this long... @default 10800000 (3 h) */
     windowMs: z.number().int().positive().default(3 * HOUR),
@@ -55,6 +55,11 @@ export function decideRetry(
       reason: `gave up after ${attempt} attempts over ${Math.round(elapsed / 1000)} s (retry window ${Math.round(window / 1000)} s)`,
     };
   }
+  if (failure.retryAfterMs !== undefined) {
+    // A destination's Retry-After replaces the backoff, but within the policy's bounds: "0" (or a date
+    // in the past) would re-send in a tight loop, and a huge value would hold the lane for days.
+    return { action: 'retry', delayMs: Math.min(policy.maxBackoffMs, Math.max(policy.initialBackoffMs, failure.retryAfterMs)) };
+  }
   const backoff = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** Math.min(attempt - 1, 30));
-  return { action: 'retry', delayMs: failure.retryAfterMs ?? backoff };
+  return { action: 'retry', delayMs: backoff };
 }

@@ -12,7 +12,8 @@ echo "[ferry] tests…"
 results=$(mktemp)
 status=0
 npx jest --json --outputFile="$results" "$@" || status=$?
-# One plain closing line that any CI reader understands, whatever jest printed above it.
-node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$results" || true
+# One plain closing line that any CI reader understands, whatever jest printed above it. Its exit
+# code is informational: jest's own status is what this script exits with.
+node scripts/jestSummary.js "$results" "$status" || true
 rm -f "$results"
 exit "$status"
