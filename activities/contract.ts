@@ -28,6 +28,8 @@ export interface DeliverItem {
 
 export interface DeliverInput {
   readonly sourceId: string;
+  /** The lane's workflow: with the destination, it keys the lane's recorded progress. */
+  readonly workflowId: string;
   readonly destinationId: string;
   readonly items: readonly DeliverItem[];
 }

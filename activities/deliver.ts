@@ -6,38 +6,58 @@ import type { DeliveryRequest } from '../delivery/requests';
 import { DELIVERY_FAILED } from './contract';
 import type { DeliveryOutcome, Transport, Transports } from './deliver/transport';
 import { decideRetry } from '../delivery/retryPolicy';
+import type { DeliveryProgress } from './deliver/progress';
 
 export interface DeliverDeps {
   readonly workspace: Workspace;
   /** Timeout of one request to a destination. */
   readonly timeoutMs: number;
   readonly transports: Transports;
+  /** Where each settled item is recorded before the next is sent. */
+  readonly progress: DeliveryProgress;
   readonly now?: () => number;
 }
 
 /**
- * Delivers a lane's head items in order. Items settled (delivered or aborted) before a retryable
- * failure are reported in the failure's details, so the workflow keeps them settled and retries only
- * from the failing item.
+ * Delivers a lane's head items in order. Each item's result is committed to `progress` before the
+ * next item is sent, and items already recorded there (by a call that a crash cut short) are not sent
+ * again: only the request in flight at a crash can reach the destination twice.
+ *
+ * Items settled (delivered or aborted) before a retryable failure are reported in the failure's
+ * details, so the workflow keeps them settled and retries only from the failing item.
  */
-export function createDeliver({ workspace, timeoutMs, transports, now = Date.now }: DeliverDeps) {
+export function createDeliver({ workspace, timeoutMs, transports, progress, now = Date.now }: DeliverDeps) {
   return async function deliver(input: DeliverInput): Promise<DeliverResult> {
     const destination = workspace.destination(input.sourceId, input.destinationId);
+    const lane = { workflowId: input.workflowId, destinationId: input.destinationId };
+    const recorded = await progress.recorded(
+      lane,
+      input.items.map((i) => i.messageId),
+    );
     const results: ItemResult[] = [];
+    const settle = async (result: ItemResult) => {
+      if (!recorded.has(result.messageId)) await progress.record(lane, result);
+      results.push(result);
+    };
     for (const item of input.items) {
+      const already = recorded.get(item.messageId);
+      if (already) {
+        results.push(already);
+        continue;
+      }
       const attempt = item.attempts + 1;
       if (!destination || !destination.enabled) {
         const why = destination ? 'is disabled' : 'is no longer in the workspace config';
-        results.push({ messageId: item.messageId, outcome: 'aborted', reason: `destination ${input.destinationId} ${why}`, attempts: attempt });
+        await settle({ messageId: item.messageId, outcome: 'aborted', reason: `destination ${input.destinationId} ${why}`, attempts: attempt });
         continue;
       }
       const outcome = await sendItem(transports, destination, item, timeoutMs);
       if (outcome.kind === 'delivered') {
-        results.push({ messageId: item.messageId, outcome: 'delivered' });
+        await settle({ messageId: item.messageId, outcome: 'delivered' });
         continue;
       }
       if (outcome.kind === 'rejected') {
-        results.push({
+        await settle({
           messageId: item.messageId,
           outcome: 'aborted',
           reason: outcome.status === undefined ? `destination rejected the event: ${outcome.body}` : `destination rejected the event with HTTP ${outcome.status}`,
@@ -50,7 +70,7 @@ export function createDeliver({ workspace, timeoutMs, transports, now = Date.now
       const failedAt = now();
       const decision = decideRetry(destination.retry, outcome, attempt, item.firstFailureAt ?? failedAt, failedAt);
       if (decision.action === 'abort') {
-        results.push({
+        await settle({
           messageId: item.messageId,
           outcome: 'aborted',
           reason: `${decision.reason}; last error: ${outcome.error}`,

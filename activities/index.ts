@@ -10,6 +10,7 @@ import { createRecordDeadLetters } from './deadLetters';
 import { createDeliver } from './deliver';
 import { sendHttp } from './deliver/http';
 import type { Transport } from './deliver/transport';
+import { DeliveryProgress } from './deliver/progress';
 import { PostgresConnections } from './deliver/warehouse/connections';
 import { createTransform } from './transform';
 import type { HttpDeliveryRequest } from '../delivery/requests';
@@ -38,16 +39,26 @@ export interface ActivityDeps {
    * @default new connections
    */
   readonly warehouses?: PostgresConnections;
+  /** Where deliver records each settled item. @default progress in `pool` */
+  readonly progress?: DeliveryProgress;
 }
 
-export function createActivities({ pool, workspace, config, http = sendHttp, sandboxes = new UserTransformationSandboxes(), warehouses = new PostgresConnections() }: ActivityDeps) {
+export function createActivities({
+  pool,
+  workspace,
+  config,
+  http = sendHttp,
+  sandboxes = new UserTransformationSandboxes(),
+  warehouses = new PostgresConnections(),
+  progress = new DeliveryProgress(pool),
+}: ActivityDeps) {
   return {
     transform: createTransform({
       workspace,
       sandboxes,
       userTransformationBudgetMs: userTransformationBudgetMs(config.transformTimeoutMs, sandboxes.limits.timeoutMs),
     }),
-    deliver: createDeliver({ workspace, timeoutMs: config.httpTimeoutMs, transports: { http, warehouse: warehouses.send } }),
+    deliver: createDeliver({ workspace, timeoutMs: config.httpTimeoutMs, transports: { http, warehouse: warehouses.send }, progress }),
     recordDeadLetters: createRecordDeadLetters({ pool }),
   };
 }

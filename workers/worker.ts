@@ -4,6 +4,7 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { DeliveryProgress } from '../activities/deliver/progress';
 import { PostgresConnections } from '../activities/deliver/warehouse/connections';
 import { TransformationLoader } from '../transformations/loader';
 import { UserTransformationSandboxes } from '../transformations/pool';
@@ -47,6 +48,10 @@ async function main(env: WorkerEnv): Promise<void> {
     isolatesPerVersion: env.FERRY_USER_TRANSFORM_ISOLATES,
   });
   const warehouses = new PostgresConnections();
+  const progress = new DeliveryProgress(pool);
+  // Recorded progress only matters while the call that recorded it may run again; keep a day of it.
+  const cleanup = setInterval(() => void progress.cleanup().catch((err: unknown) => logger.warn({ err }, 'delivery progress cleanup failed')), 3_600_000);
+  cleanup.unref();
   const worker = await createPipelineWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -57,6 +62,7 @@ async function main(env: WorkerEnv): Promise<void> {
       config: { httpTimeoutMs: env.FERRY_HTTP_TIMEOUT_MS, transformTimeoutMs: env.FERRY_TRANSFORM_TIMEOUT_MS },
       sandboxes,
       warehouses,
+      progress,
     }),
     settings: pipelineSettingsFromEnv(env),
     maxConcurrentActivities: env.FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES,
@@ -65,6 +71,7 @@ async function main(env: WorkerEnv): Promise<void> {
   logger.info({ taskQueue: env.FERRY_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker running');
   // Worker.run() returns after SIGINT/SIGTERM, once in-flight tasks are done.
   await worker.run();
+  clearInterval(cleanup);
   sandboxes.dispose();
   await warehouses.close();
   await connection.close();

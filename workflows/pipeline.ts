@@ -156,7 +156,7 @@ class Pipeline {
       try {
         const { results } = await activities.deliver.executeWithOptions(
           this.deliverOptions(destinationId, items.length, items[0]?.attempts ?? 0),
-          [{ sourceId, destinationId, items }],
+          [{ sourceId, workflowId: workflowInfo().workflowId, destinationId, items }],
         );
         await this.deadLetter(destinationId, this.state.applyResults(destinationId, results));
         this.publish();
