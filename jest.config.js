@@ -26,5 +26,13 @@ module.exports = {
       globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
       setupFiles: ['<rootDir>/test/support/quietRuntime.ts'],
     },
+    {
+      // Ferry's promises, judged from outside: the whole stack as separate processes, its own per file.
+      displayName: 'contract',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test/contract'],
+      testMatch: ['**/*.test.ts'],
+      transform,
+    },
   ],
 };

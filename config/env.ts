@@ -7,6 +7,8 @@ import { DEFAULT_TASK_QUEUE } from '../temporal/names';
 import { ConfigError } from './errors';
 
 const port = z.coerce.number().int().min(1).max(65535);
+/** A port to listen on; 0 lets the system pick a free one, which the process then logs. */
+const listenPort = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -54,7 +56,7 @@ export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
 export const gatewayEnvSchema = z.object({
   ...shared,
-  PORT: port.default(8080),
+  PORT: listenPort.default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Largest accepted request body after decompression, in KB. */
   FERRY_MAX_REQUEST_KB: positiveInt.default(4_000),

@@ -24,6 +24,12 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
   const fresh = !fs.existsSync(path.join(options.dir, 'PG_VERSION'));
   fs.mkdirSync(path.dirname(options.dir), { recursive: true });
   if (process.getuid?.() === 0) assertReachableByPostgresUser(options.dir);
+  // The server's own words, for the error when it does not start (e.g. "Address already in use").
+  const recent: string[] = [];
+  const remember = (message: unknown) => {
+    recent.push(String(message).trim());
+    if (recent.length > 20) recent.shift();
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: options.dir,
     port: options.port,
@@ -32,13 +38,17 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
     persistent: true,
     // Needed when running as root: postgres refuses to run as root, so the package makes a user for it.
     createPostgresUser: true,
-    onLog: () => undefined,
-    onError: () => undefined,
+    onLog: remember,
+    onError: remember,
   });
-  if (fresh) await pg.initialise();
-  // A cluster killed without shutdown leaves a stale pid file that blocks the next start.
-  removeStalePid(options.dir);
-  await pg.start();
+  try {
+    if (fresh) await pg.initialise();
+    // A cluster killed without shutdown leaves a stale pid file that blocks the next start.
+    removeStalePid(options.dir);
+    await pg.start();
+  } catch (err) {
+    throw new Error(`PostgreSQL did not start on port ${options.port}: ${(err as Error).message}\n${recent.join('\n')}`, { cause: err });
+  }
   const client = pg.getPgClient();
   await client.connect();
   try {

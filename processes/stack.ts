@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../config/paths';
 import { type NodeChild, startNode } from './children';
-import { freePort } from './ports';
+import { withFreePorts } from './ports';
 
 export interface StackOptions {
   /** start.js's `--only` list. @default temporal,database */
@@ -32,19 +32,15 @@ export interface Stack {
 export async function startStack(dir: string, { only = 'temporal,database', env: extra = {}, timeoutMs = 15 * 60_000 }: StackOptions = {}): Promise<Stack> {
   const readyFile = path.join(dir, 'ready.json');
   const dataDir = path.join(dir, 'stack');
-  const env = {
-    FERRY_DATA_DIR: dataDir,
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    FERRY_PG_PORT: String(await freePort()),
-    ...extra,
-  };
-  const proc = await startNode('stack', [path.join(PROJECT_ROOT, 'dist', 'scripts', 'start.js'), '--only', only, '--ready-file', readyFile], {
-    env,
-    readyText: 'Ctrl-C stops everything',
-    logFile: path.join(dir, 'stack.log'),
-    timeoutMs,
-  });
+  // start.js hands these ports to the dev server and PostgreSQL; a port taken meanwhile means a new start.
+  const proc = await withFreePorts(3, ([temporal, ui, postgres]) =>
+    startNode('stack', [path.join(PROJECT_ROOT, 'dist', 'scripts', 'start.js'), '--only', only, '--ready-file', readyFile], {
+      env: { FERRY_DATA_DIR: dataDir, TEMPORAL_PORT: String(temporal), TEMPORAL_UI_PORT: String(ui), FERRY_PG_PORT: String(postgres), ...extra },
+      readyText: 'Ctrl-C stops everything',
+      logFile: path.join(dir, 'stack.log'),
+      timeoutMs,
+    }),
+  );
   const ready = JSON.parse(fs.readFileSync(readyFile, 'utf8')) as { temporalAddress: string; databaseUrl: string };
   const pidFrom = (file: string) => {
     try {

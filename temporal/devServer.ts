@@ -81,7 +81,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await waitUntilReady(address, namespace, child, options.readyTimeoutMs ?? 60_000);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new DevServerError(`Temporal dev server did not start on ${address}: ${(err as Error).message}`, options.logFile, { cause: err });
+    const log = options.logFile ? `\n${logTail(options.logFile)}` : '';
+    throw new DevServerError(`Temporal dev server did not start on ${address}: ${(err as Error).message}${log}`, options.logFile, { cause: err });
   }
   return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid: child.pid, stop: () => stopChild(child) };
 }
@@ -120,4 +121,14 @@ async function waitUntilReady(address: string, namespace: string, child: ChildPr
     { timeoutMs, intervalMs: 250, what: `the dev server on ${address}` },
   );
   if (state === 'exited') throw new Error(exited);
+}
+
+/** The end of the server's log, for an error that says why it did not start (e.g. "address already in use"). */
+function logTail(file: string, bytes = 2_000): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.slice(-bytes);
+  } catch {
+    return '';
+  }
 }

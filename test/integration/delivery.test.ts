@@ -1,6 +1,7 @@
 /**
  * Ordered, durable delivery semantics through the real gateway, worker, dev server and webhooks.
  */
+import { waitUntil } from '../../processes/wait';
 import { Receiver } from '../support/receiver';
 import { TestPipeline, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
 
@@ -100,8 +101,9 @@ describe('ordered delivery', () => {
     const hook = await receiver();
     hook.respond(({ attempt }) => (attempt === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 }));
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    // The configured backoff (200 ms) is far shorter than Retry-After, so only the header can explain the wait.
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    // The configured backoff (200 ms) is far shorter than Retry-After, so only the header can explain
+    // the wait; the cap (5 s) lets the header's 2 s stand.
+    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url, { initialBackoffMs: 200, maxBackoffMs: 5_000 })]) });
     await sendInOrder(pipeline, writeKey, 'carol', 1);
     await hook.waitFor((r) => r.delivered.length === 1, 30_000, 'the retried delivery');
     const [first, second] = hook.requests;
@@ -211,6 +213,71 @@ describe('ordered delivery', () => {
     expect(numbersFor(hook, 'gina')).toEqual([1, 2]);
     expect((await pipeline.client.workflow.getHandle(handle.workflowId).describe()).status.name).toBe('RUNNING');
   });
+  it('gives up on an event once its retry window has passed and it was tried enough, then moves on', async () => {
+    const hook = await receiver();
+    hook.respond(() => ({ status: 503, body: 'still down' }));
+    const [sourceId, writeKey, destinationId] = [uniqueId('src'), uniqueId('wk'), uniqueId('dest')];
+    const retry = { initialBackoffMs: 200, maxBackoffMs: 400, windowMs: 1_500, minAttempts: 3 };
+    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination(destinationId, hook.url, retry)]) });
+    await sendInOrder(pipeline, writeKey, 'hana', 2);
+
+    const attemptsOf = (n: number) => hook.requests.filter((r) => (r.body as Tracked).properties.n === n);
+    await hook.waitFor(() => attemptsOf(2).length >= 3, 60_000, 'the second event to be tried three times');
+    const [first, second] = [attemptsOf(1), attemptsOf(2)];
+    expect(first.length).toBeGreaterThanOrEqual(3);
+    expect(first.at(-1)!.at - first[0]!.at).toBeGreaterThanOrEqual(retry.windowMs);
+    // Given up, the first event is never tried again, and the lane moves on to the second.
+    expect(first.at(-1)!.at).toBeLessThanOrEqual(second[0]!.at);
+    await waitUntilRows(pipeline, destinationId, 2);
+    const rows = await pipeline.deadLetters(destinationId);
+    expect(rows[0]).toMatchObject({ stage: 'deliver', last_status: 503, reason: expect.stringMatching(/^gave up after \d+ attempts over \d+ s \(retry window 2 s\)/) });
+    expect(rows[0]!.attempts).toBe(first.length);
+  });
+
+  it.each([
+    ['disabled', (destination: Record<string, unknown>) => [{ ...destination, enabled: false }], 'is disabled'],
+    ['removed', () => [], 'is no longer in the workspace config'],
+  ])('aborts pending events of a destination that was %s, and never calls it again', async (_, change, why) => {
+    const hook = await receiver();
+    hook.respond(() => ({ status: 503 }));
+    const [sourceId, writeKey, destinationId] = [uniqueId('src'), uniqueId('wk'), uniqueId('dest')];
+    const destination = webhookDestination(destinationId, hook.url, { initialBackoffMs: 300, maxBackoffMs: 300 }) as Record<string, unknown>;
+    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [destination]) });
+    await sendInOrder(pipeline, writeKey, 'ivan', 3);
+    await hook.waitFor((r) => r.requests.length >= 2, 30_000, 'failed attempts');
+
+    await pipeline.restartWorker(workspaceWith(sourceId, writeKey, change(destination)));
+    const callsAtRestart = hook.requests.length;
+    await waitUntilRows(pipeline, destinationId, 3);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(hook.requests.length).toBe(callsAtRestart);
+    const rows = await pipeline.deadLetters(destinationId);
+    expect(rows.map((r) => [(r.event as Tracked).properties.n, r.reason])).toEqual([1, 2, 3].map((n) => [n, `destination ${destinationId} ${why}`]));
+  });
+
+  it('keeps a lane’s backoff across continue-as-new while its destination fails', async () => {
+    const hook = await receiver();
+    // The first event is refused once with Retry-After: 3 s; meanwhile enough signals arrive to make
+    // the run hand over to a new one more than once.
+    hook.respond(({ body, attempt }) => ((body as Tracked).properties.n === 1 && attempt === 1 ? { status: 503, headers: { 'retry-after': '3' } } : { status: 200 }));
+    const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
+    pipeline = await TestPipeline.start({
+      workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url, { initialBackoffMs: 200, maxBackoffMs: 10_000 })]),
+      settings: { continueAsNewAfterSignals: 2 },
+    });
+    await sendInOrder(pipeline, writeKey, 'jules', 1);
+    await hook.waitFor((r) => r.requests.length === 1, 30_000, 'the refused first attempt');
+    const firstRun = (await pipeline.client.workflow.getHandle(pipeline.workflowId(sourceId, 'jules')).describe()).runId;
+    await sendInOrder(pipeline, writeKey, 'jules', 6, 2);
+
+    await hook.waitFor((r) => r.delivered.length === 7, 30_000, 'all seven events');
+    const [refused, retried] = hook.requests;
+    expect((retried!.body as Tracked).properties.n).toBe(1);
+    expect(retried!.at - refused!.at).toBeGreaterThanOrEqual(3_000);
+    expect(numbersFor(hook, 'jules')).toEqual(range(1, 7));
+    const lastRun = (await pipeline.client.workflow.getHandle(pipeline.workflowId(sourceId, 'jules')).describe()).runId;
+    expect(lastRun).not.toBe(firstRun);
+  });
 });
 
 async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
@@ -224,4 +291,8 @@ async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promi
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+}
+
+async function waitUntilRows(pipeline: TestPipeline, destinationId: string, count: number): Promise<void> {
+  await waitUntil(async () => (await pipeline.deadLetters(destinationId)).length >= count, { timeoutMs: 30_000, what: `${count} dead letters` });
 }

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveTemporalCli } from '../../temporal/binary';
 import { type DevServer, startDevServer } from '../../temporal/devServer';
-import { freePort } from '../../processes/ports';
+import { withFreePorts } from '../../processes/ports';
 import { TestPipeline, testInfra, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
 import type { NodeChild } from '../../processes/children';
 import { startComponent, writeWorkspaceFile } from '../support/processes';
@@ -108,8 +108,11 @@ describe('dev server restart', () => {
   it('delivers events that were pending when the dev server restarted on its SQLite file', async () => {
     const binary = resolveTemporalCli();
     expect(binary).toBeDefined();
-    const options = { binary, dbFile: path.join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() };
-    server = await startDevServer(options);
+    let options: Parameters<typeof startDevServer>[0] = { binary, dbFile: path.join(dir, 'temporal.db') };
+    server = await withFreePorts(2, ([port, uiPort]) => {
+      options = { ...options, port, uiPort };
+      return startDevServer(options);
+    });
 
     let healthy = false;
     receiver = await Receiver.start(() => (healthy ? { status: 200 } : { status: 503 }));

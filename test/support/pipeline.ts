@@ -123,6 +123,16 @@ export class TestPipeline {
     this.workerRun = this.worker.run();
   }
 
+  /**
+   * Restarts the worker, as an operator deploys a changed workspace file: the worker loads `workspace`
+   * (the gateway keeps routing by the old one, as a gateway not yet restarted would).
+   */
+  async restartWorker(workspace?: unknown): Promise<void> {
+    await this.stopWorker();
+    if (workspace !== undefined) this.workspace = parseWorkspace(workspace, 'test workspace', { compiler: (baseDir) => new TransformationLoader(baseDir) });
+    await this.startWorker();
+  }
+
   async stopWorker(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;

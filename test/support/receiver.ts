@@ -27,7 +27,12 @@ export type Responder = (req: { body: unknown; path: string; attempt: number; in
  * test tells it to.
  */
 export class Receiver {
+  /** Requests that were answered, in the order they were answered. */
   readonly requests: ReceivedRequest[] = [];
+  /** Every request as it arrived, answered or not (a held request may never be). */
+  readonly arrivals: Array<{ readonly messageId?: string; readonly idempotencyKey?: string; readonly at: number }> = [];
+  private holding = false;
+  private readonly held: Array<() => void> = [];
   private readonly attempts = new Map<string, number>();
   private responder: Responder = () => ({ status: 200 });
   private server!: http.Server;
@@ -62,7 +67,57 @@ export class Receiver {
     }
   }
 
+  /**
+   * From now on, requests are received but not answered until release(): a destination that hangs.
+   * A client that dies meanwhile had exactly heldCount requests open at this receiver.
+   */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Answers the held requests (those whose client is gone are dropped) and answers at once again. */
+  release(): void {
+    this.holding = false;
+    for (const answer of this.held.splice(0)) answer();
+  }
+
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Arrivals of a messageId beyond its first: what the destination received more than once. */
+  get duplicateArrivals(): number {
+    const seen = new Set<string>();
+    let duplicates = 0;
+    for (const { messageId } of this.arrivals) {
+      if (messageId === undefined) continue;
+      if (seen.has(messageId)) duplicates += 1;
+      seen.add(messageId);
+    }
+    return duplicates;
+  }
+
+  /**
+   * Repeated arrivals of a messageId under an Idempotency-Key it did not carry before: what even a
+   * destination that honours Idempotency-Key would process twice.
+   */
+  get duplicatesWithNewKey(): number {
+    const keys = new Map<string, Set<string | undefined>>();
+    let count = 0;
+    for (const { messageId, idempotencyKey } of this.arrivals) {
+      if (messageId === undefined) continue;
+      const seen = keys.get(messageId);
+      if (!seen) keys.set(messageId, new Set([idempotencyKey]));
+      else if (!seen.has(idempotencyKey)) {
+        count += 1;
+        seen.add(idempotencyKey);
+      }
+    }
+    return count;
+  }
+
   close(): Promise<void> {
+    this.release();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -80,16 +135,21 @@ export class Receiver {
           // Keep the raw text.
         }
         const messageId = (body as { messageId?: string } | undefined)?.messageId ?? rawBody;
+        const idempotencyKey = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined;
+        this.arrivals.push({ messageId: typeof (body as { messageId?: unknown } | undefined)?.messageId === 'string' ? messageId : undefined, idempotencyKey, at: Date.now() });
         const attempt = (this.attempts.get(messageId) ?? 0) + 1;
         this.attempts.set(messageId, attempt);
         const reply = this.responder({ body, path: req.url ?? '/', attempt, index: this.requests.length });
         const status = reply.status ?? 200;
         const send = () => {
+          // The client is gone (it was killed while the request was held): nothing is answered.
+          if (res.destroyed || req.socket.destroyed) return;
           this.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body, rawBody, at: Date.now(), status });
           res.writeHead(status, { 'content-type': 'text/plain', ...reply.headers }).end(reply.body ?? (status < 300 ? 'ok' : 'error'));
         };
-        if (reply.delayMs) setTimeout(send, reply.delayMs);
-        else send();
+        const answer = () => (reply.delayMs ? setTimeout(send, reply.delayMs) : send());
+        if (this.holding) this.held.push(answer);
+        else answer();
       });
     });
     return new Promise((resolve) => {
