@@ -1,55 +1,53 @@
 /**
- * The contract between the pipeline workflow and its activities: what crosses the boundary, in both
- * directions. Workflows import it, so it must stay free of runtime imports.
+ * The contract between the pipeline workflow and its delivery step: what crosses the boundary, in
+ * both directions. Only references and outcomes cross it; the step reads each event from the log.
+ * Workflows import this file, so it must stay free of runtime imports.
  */
-import type { DeliveryRequest } from '../delivery/requests';
-import type { FerryEvent } from '../events/event';
 
-
-export interface TransformInput {
-  readonly sourceId: string;
-  readonly destinationId: string;
-  readonly events: readonly FerryEvent[];
-}
-
-export type TransformOutcome =
-  | { readonly messageId: string; readonly outcome: 'ok'; readonly requests: readonly DeliveryRequest[] }
-  | { readonly messageId: string; readonly outcome: 'filtered'; readonly reason: string }
-  | { readonly messageId: string; readonly outcome: 'aborted'; readonly reason: string };
-
-export interface DeliverItem {
+/** A lane item the step is asked to deliver. */
+export interface StepItem {
+  /** Where the event is in the log. */
+  readonly seq: number;
   readonly messageId: string;
-  readonly requests: readonly DeliveryRequest[];
   /** Attempts already made for this event at this destination. */
   readonly attempts: number;
   /** Epoch ms of the first failed attempt, which starts the retry window. */
   readonly firstFailureAt?: number;
 }
 
-export interface DeliverInput {
+export interface DeliverStepInput {
   readonly sourceId: string;
   /** The lane's workflow: with the destination, it keys the lane's recorded progress. */
   readonly workflowId: string;
   readonly destinationId: string;
-  readonly items: readonly DeliverItem[];
+  /** The lane's head items, in order. */
+  readonly items: readonly StepItem[];
 }
 
+/** How one item ended at this destination. Aborted items are in the dead-letter table by then. */
 export type ItemResult =
   | { readonly messageId: string; readonly outcome: 'delivered' }
+  | { readonly messageId: string; readonly outcome: 'filtered'; readonly reason: string }
   | {
       readonly messageId: string;
       readonly outcome: 'aborted';
+      readonly stage: 'transform' | 'deliver';
       readonly reason: string;
       readonly status?: number;
-      readonly responseBody?: string;
       readonly attempts: number;
     };
 
-export interface DeliverResult {
+/** Results for a prefix of the items, in order: the step may stop early (see the user-transformation budget). */
+export interface DeliverStepResult {
   readonly results: readonly ItemResult[];
+  /**
+   * Set when the step stopped because the destination (or the whole pipeline) is paused: no attempt
+   * was made for the remaining items, and the lane is registered to be woken on resume.
+   */
+  readonly paused?: { readonly reason: string };
 }
 
-/** ApplicationFailure type thrown by deliver when an item must be retried later. */
+/** ApplicationFailure type thrown by the step when an item must be retried later. */
 export const DELIVERY_FAILED = 'DeliveryFailed';
 
 /** Details of a DELIVERY_FAILED failure: what was settled before the failing item, and when to retry it. */
@@ -60,23 +58,4 @@ export interface DeliveryFailureDetails {
   readonly status?: number;
   readonly retryInMs: number;
   readonly failedAt: number;
-}
-
-export interface DeadLetterEntry {
-  readonly event: FerryEvent;
-  readonly stage: 'transform' | 'deliver';
-  readonly reason: string;
-  readonly attempts: number;
-  readonly requests?: readonly DeliveryRequest[];
-  readonly lastStatus?: number;
-  readonly lastError?: string;
-  readonly responseBody?: string;
-  readonly firstFailedAt?: number;
-}
-
-export interface DeadLetterInput {
-  readonly sourceId: string;
-  readonly destinationId: string;
-  readonly workflowId: string;
-  readonly entries: readonly DeadLetterEntry[];
 }

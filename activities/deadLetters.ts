@@ -1,5 +1,26 @@
 import type { Pool } from 'pg';
-import type { DeadLetterInput } from './contract';
+import type { DeliveryRequest } from '../delivery/requests';
+import type { FerryEvent } from '../events/event';
+
+export interface DeadLetterEntry {
+  /** The event as logged; for an event the log no longer holds, what is known of it. */
+  readonly event: FerryEvent | { readonly messageId: string };
+  readonly stage: 'transform' | 'deliver';
+  readonly reason: string;
+  readonly attempts: number;
+  readonly requests?: readonly DeliveryRequest[];
+  readonly lastStatus?: number;
+  readonly lastError?: string;
+  readonly responseBody?: string;
+  readonly firstFailedAt?: number;
+}
+
+export interface DeadLetterInput {
+  readonly sourceId: string;
+  readonly destinationId: string;
+  readonly workflowId: string;
+  readonly entries: readonly DeadLetterEntry[];
+}
 
 /**
  * Writes aborted events to the dead-letter table. Upserts on (source, destination, message) so that a

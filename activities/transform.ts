@@ -4,16 +4,27 @@ import { TransformError } from '../destinations/definition';
 import { eventFilterReason } from '../destinations/fields/eventFilter';
 import type { UserTransformationSandboxes } from '../transformations/pool';
 import { runUserTransformation, type UserTransformationResult } from '../transformations/run';
-import type { TransformInput, TransformOutcome } from './contract';
+import type { DeliveryRequest } from '../delivery/requests';
+
+export interface TransformInput {
+  readonly sourceId: string;
+  readonly destinationId: string;
+  readonly events: readonly FerryEvent[];
+}
+
+export type TransformOutcome =
+  | { readonly messageId: string; readonly outcome: 'ok'; readonly requests: readonly DeliveryRequest[] }
+  | { readonly messageId: string; readonly outcome: 'filtered'; readonly reason: string }
+  | { readonly messageId: string; readonly outcome: 'aborted'; readonly reason: string };
 
 export interface TransformDeps {
   readonly workspace: Workspace;
   /** Where destinations' user transformations run; required once any destination has one. */
   readonly sandboxes?: UserTransformationSandboxes;
   /**
-   * Time after which no new transformEvent call starts in this activity call; the events not reached
-   * are left out of the outcomes and the workflow transforms them in its next call. Keeps a batch of
-   * slow transformations inside the activity's timeout.
+   * Time after which no new transformEvent call starts in this call; the events not reached are left
+   * out of the outcomes and the delivery step leaves them for its next run. Keeps a batch of slow
+   * transformations inside the step's timeout.
    * @default Infinity
    */
   readonly userTransformationBudgetMs?: number;
@@ -23,11 +34,11 @@ export interface TransformDeps {
  * Maps each event to the requests its destination expects, after the destination's user
  * transformation, if any: each event that transformation returns goes through the destination's
  * transform, and the requests are concatenated in order. Bad event data and everything the user's
- * code does abort that event only; any other error is Ferry's own fault and fails the activity, so
- * Temporal retries it.
+ * code does abort that event only; any other error is Ferry's own fault and fails the delivery step,
+ * which the workflow retries.
  *
  * With a user transformation the outcomes may cover only a prefix of the events (see
- * userTransformationBudgetMs); the workflow leaves the rest untransformed and calls again.
+ * userTransformationBudgetMs); the step delivers that prefix and leaves the rest for its next run.
  */
 export function createTransform({ workspace, sandboxes, userTransformationBudgetMs }: TransformDeps) {
   return async function transform(input: TransformInput): Promise<TransformOutcome[]> {

@@ -1,17 +1,20 @@
 /**
  * The gateway's HTTP API, compatible with RudderStack's and Segment's SDKs: the write key is the Basic
  * auth user (or `?writeKey=` where browsers cannot set headers), bodies are JSON (gzip allowed), and a
- * 200 is only sent once every event of the request is durably stored by the EventSink.
+ * 200 is only sent once every event of the request is committed to the log (the EventSink).
  */
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Source, Workspace } from '../config/workspace';
 import type { EventType, FerryEvent, RoutedEvent } from '../events/event';
+import type { SupervisorOps } from '../ops/supervisorClient';
+import { adminRouter } from './admin';
 import { authenticate, queryOf, sourceFor } from './auth';
 import { cors } from './cors';
 import type { RequestFacts } from './enrich';
 import { errorHandler, GatewayError, GatewayErrorType, refusalOf, refusalStatus } from './errors';
 import type { HealthCheck } from './health';
+import { LogWriteError } from '../log/writer';
 import { ALWAYS_NORMAL, type ModeSource } from './mode';
 import { eventFromQuery, TRANSPARENT_GIF } from './pixel';
 import { SourceRateLimiter } from './rateLimit';
@@ -19,9 +22,12 @@ import { sourceConfigResponse } from './sourceConfig';
 import { parseBatch, parseSingle } from './validate';
 import { resolveVersion, type VersionInfo } from './version';
 
-/** Accepts routed events durably; resolves only once they are stored. */
+/**
+ * Stores routed events durably: resolves only once all of them are stored, rejects when none of them
+ * is (or it cannot tell): LogWriteError for the store being unavailable, which clients retry.
+ */
 export interface EventSink {
-  dispatch(sourceId: string, routed: readonly RoutedEvent[]): Promise<void>;
+  append(sourceId: string, routed: readonly RoutedEvent[]): Promise<void>;
 }
 
 export interface GatewayOptions {
@@ -31,8 +37,10 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** Largest accepted body after decompression. @default 4000 KB */
   readonly maxRequestBytes?: number;
-  /** Reported by /health; a supervisor plugs in here. @default always 'normal' */
+  /** Reported by /health: the mode and the destinations that are not active. @default always 'normal', none paused */
   readonly mode?: ModeSource;
+  /** The admin API under /admin (api/admin.ts), behind this bearer token. @default none: /admin/… is 404 */
+  readonly admin?: { readonly ops: SupervisorOps; readonly token: string };
   /** Reported by /version. @default package.json and the checkout's git commit */
   readonly version?: VersionInfo;
   /** Per-source token buckets; tests pass one with their own clock. @default a limiter on the monotonic clock */
@@ -67,9 +75,11 @@ export function createApp(options: GatewayOptions): express.Express {
   app.use(cors());
 
   app.get('/health', async (_req, res) => {
-    const [report, currentMode] = await Promise.all([health(), mode.current()]);
-    res.status(report.status === 'ok' ? 200 : 503).json({ ...report, mode: currentMode });
+    const [report, currentMode, pausedDestinations] = await Promise.all([health(), mode.current(), mode.pausedDestinations?.() ?? []]);
+    res.status(report.status === 'ok' ? 200 : 503).json({ ...report, mode: currentMode, pausedDestinations });
   });
+
+  if (options.admin) app.use('/admin', adminRouter(options.admin));
 
   app.get('/version', (_req, res) => {
     res.json(version);
@@ -92,9 +102,12 @@ export function createApp(options: GatewayOptions): express.Express {
     limiter.take(source.id, source.raw.rateLimit, events.length);
     const destinationIds = source.destinations.filter((d) => d.enabled).map((d) => d.id);
     try {
-      await sink.dispatch(source.id, events.map((event) => ({ event, destinationIds })));
+      await sink.append(source.id, events.map((event) => ({ event, destinationIds })));
     } catch (err) {
       limiter.refund(source.id, source.raw.rateLimit, events.length);
+      if (err instanceof LogWriteError) {
+        throw new GatewayError(GatewayErrorType.storeUnavailable, 'Event store unavailable, retry later', { cause: err, retryAfterSeconds: 1 });
+      }
       throw err;
     }
   };

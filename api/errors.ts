@@ -1,6 +1,7 @@
 import { FerryError } from '../errors/ferryError';
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { SupervisorUnavailableError, UnknownDestinationError } from '../ops/supervisorClient';
 
 /** Why the gateway refused a request. Each maps to one HTTP status in the error handler. */
 export const GatewayErrorType = {
@@ -12,6 +13,8 @@ export const GatewayErrorType = {
   rateLimited: 'rate_limited',
   storeUnavailable: 'store_unavailable',
   notFound: 'not_found',
+  /** The admin API could not reach the supervisor (Temporal). */
+  supervisorUnavailable: 'supervisor_unavailable',
 } as const;
 export type GatewayErrorType = (typeof GatewayErrorType)[keyof typeof GatewayErrorType];
 
@@ -24,6 +27,7 @@ const STATUS: Record<GatewayErrorType, number> = {
   rate_limited: 429,
   store_unavailable: 503,
   not_found: 404,
+  supervisor_unavailable: 503,
 };
 
 /** A refusal the client should see; `message` is the plain-text response body. */
@@ -31,13 +35,16 @@ export class GatewayError extends FerryError {
   constructor(
     readonly type: GatewayErrorType,
     message: string,
-    options?: { cause?: unknown; retryAfterSeconds?: number },
+    options?: { cause?: unknown; retryAfterSeconds?: number; challenge?: string },
   ) {
     super(message, { cause: options?.cause });
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.challenge = options?.challenge;
   }
 
   readonly retryAfterSeconds?: number;
+  /** The `WWW-Authenticate` challenge of a 401, e.g. `Bearer realm="ferry-admin"`. */
+  readonly challenge?: string;
 
   get status(): number {
     return STATUS[this.type];
@@ -77,11 +84,24 @@ function fromBodyParser(err: unknown): GatewayError | undefined {
 }
 
 /**
+ * The supervisor's errors, as the admin API tells them: an unknown destination by its id (the message
+ * names only what the client sent), an unreachable supervisor without its internals (they are logged).
+ */
+function fromSupervisor(err: unknown): GatewayError | undefined {
+  if (err instanceof UnknownDestinationError) return new GatewayError(GatewayErrorType.notFound, err.message, { cause: err });
+  if (err instanceof SupervisorUnavailableError) {
+    return new GatewayError(GatewayErrorType.supervisorUnavailable, 'The supervisor is unavailable, retry later', { cause: err, retryAfterSeconds: 5 });
+  }
+  return undefined;
+}
+
+/**
  * The one mapping from an error to what the client is told: a GatewayError as it is, body-parser's
- * refusals as the GatewayError they mean, and undefined for anything else (Ferry's own fault, a 500).
+ * refusals and the supervisor's errors as the GatewayError they mean, and undefined for anything else
+ * (Ferry's own fault, a 500).
  */
 export function refusalOf(err: unknown): GatewayError | undefined {
-  return err instanceof GatewayError ? err : fromBodyParser(err);
+  return err instanceof GatewayError ? err : (fromBodyParser(err) ?? fromSupervisor(err));
 }
 
 /**
@@ -96,13 +116,29 @@ export function refusalStatus(err: unknown, res: Response, logger: Logger, path:
   }
   if (refusal.status >= 500) logger.warn({ err: refusal.cause ?? refusal, path }, refusal.message);
   if (refusal.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(refusal.retryAfterSeconds));
+  if (refusal.challenge !== undefined) res.setHeader('WWW-Authenticate', refusal.challenge);
   return refusal.status;
 }
 
-/** Answers every error with its status and a short plain-text body. */
+const JSON_ERRORS = 'ferryJsonErrors';
+
+/** Marks the responses of the routes below it (the admin API) to carry errors as `{ "error": "…" }`. */
+export function jsonErrors(): RequestHandler {
+  return (_req, res, next) => {
+    res.locals[JSON_ERRORS] = true;
+    next();
+  };
+}
+
+/**
+ * Answers every error with its status and a short body: plain text for the SDKs' routes, `{ "error" }`
+ * JSON where jsonErrors() marked the response.
+ */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const status = refusalStatus(err, res, logger, req.path);
-    res.status(status).type('text/plain').send(refusalOf(err)?.message ?? 'Internal error');
+    const message = refusalOf(err)?.message ?? 'Internal error';
+    if (res.locals[JSON_ERRORS] === true) res.status(status).json({ error: message });
+    else res.status(status).type('text/plain').send(message);
   };
 }

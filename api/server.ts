@@ -7,10 +7,15 @@ import { Client, Connection } from '@temporalio/client';
 import { gatewayEnvSchema, parseEnv, type GatewayEnv } from '../config/env';
 import { createLogger } from '../config/logger';
 import { loadWorkspace } from '../config/workspace';
+import { readControl } from '../control/state';
+import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
+import { ensurePartitions } from '../log/partitions';
+import { LOG_WRITER_APPLICATION, LogWriter } from '../log/writer';
+import { SupervisorClient } from '../ops/supervisorClient';
 import { createApp } from './app';
-import { SignalDispatcher } from './dispatcher';
 import { createHealthCheck } from './health';
+import { controlModeSource } from './mode';
 import { resolveVersion } from './version';
 
 export interface RunningGateway {
@@ -22,12 +27,41 @@ export interface RunningGateway {
 export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
   const logger = createLogger('gateway', env.LOG_LEVEL);
   const workspace = loadWorkspace(env.FERRY_WORKSPACE_CONFIG);
-  // Lazy: the gateway starts (and /health reports the outage) even while Temporal is down.
+  // Temporal is only asked by /health and the admin API: the gateway starts and accepts events while it is down.
   const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const pool = createPool(env.DATABASE_URL, 2);
-  const sink = new SignalDispatcher({ client, taskQueue: env.FERRY_TASK_QUEUE, signalTimeoutMs: env.FERRY_SIGNAL_TIMEOUT_MS });
+  // One connection per log writer, one for /health, one for the control state and the admin API's
+  // backlog (reads only). A statement the log cannot finish in time is cancelled by the server too, so
+  // that a write reported as failed rarely commits afterwards.
+  const pool = createPool(env.DATABASE_URL, env.FERRY_LOG_WRITERS + 2, { statementTimeoutMs: env.FERRY_LOG_WRITE_TIMEOUT_MS, applicationName: LOG_WRITER_APPLICATION });
+  // The gateway needs only PostgreSQL: it creates the log (migrations are safe to run from every
+  // process at once) and the day's partitions itself. One that cannot reach PostgreSQL still starts
+  // and answers 503 until it can; the writer then makes the partitions when it first writes.
+  await migrate(pool)
+    .then(() => ensurePartitions(pool))
+    .catch((err: unknown) => logger.warn({ err }, 'could not prepare the log; will retry on first write'));
+  const sink = new LogWriter({
+    pool,
+    buckets: env.FERRY_LOG_BUCKETS,
+    writers: env.FERRY_LOG_WRITERS,
+    maxRows: env.FERRY_LOG_BATCH_ROWS,
+    maxWaitMs: env.FERRY_LOG_BATCH_WAIT_MS,
+    timeoutMs: env.FERRY_LOG_WRITE_TIMEOUT_MS,
+  });
   const health = createHealthCheck({ connection, pool });
+  // /health reports the mode and paused destinations the supervisor wrote, read at most once a second.
+  const mode = controlModeSource(() => readControl(pool));
+  // The admin API exists only with a token; it commands the supervisor through Temporal.
+  const admin = env.FERRY_ADMIN_TOKEN
+    ? {
+        token: env.FERRY_ADMIN_TOKEN,
+        ops: new SupervisorClient({
+          client: new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }),
+          taskQueue: env.FERRY_TASK_QUEUE,
+          destinationIds: [...new Set(workspace.sources.flatMap((source) => source.destinations.map((d) => d.id)))],
+          pool,
+        }),
+      }
+    : undefined;
   const app = createApp({
     workspace,
     sink,
@@ -35,18 +69,20 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
     logger,
     maxRequestBytes: env.FERRY_MAX_REQUEST_KB * 1024,
     version: resolveVersion({ commit: env.FERRY_COMMIT }),
+    mode,
+    ...(admin ? { admin } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(env.PORT, env.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
-  logger.info({ port, sources: workspace.sources.length }, 'gateway listening');
+  logger.info({ port, sources: workspace.sources.length, admin: admin !== undefined }, 'gateway listening');
   return {
     server,
     port,
     async close() {
-      // Stop taking requests, let in-flight ones finish (their signals included), then drop connections.
+      // Stop taking requests, let in-flight ones finish (their log writes included), then drop connections.
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await health.settled();
       await connection.close();

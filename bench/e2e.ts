@@ -171,18 +171,20 @@ async function sustainedPhase(
   const ids = new Set<string>();
   const started = Date.now();
   const total = rate * sustainSeconds;
-  const inflight = new Set<Promise<void>>();
+  // A user's next event is sent once its previous one was answered, as an SDK does: requests of one
+  // user in flight together have no order, so the order check would be meaningless.
+  const previous = new Map<string, Promise<void>>();
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - Date.now();
     if (wait > 0) await sleep(wait);
     const messageId = `${runId}-sustained-${i}`;
     ids.add(messageId);
-    const { event, seq } = ledger.event(`sustained-${runId}-${i % users}`, messageId);
-    const p = postTrack(url, ledger, event, seq).finally(() => inflight.delete(p));
-    inflight.add(p);
+    const user = `sustained-${runId}-${i % users}`;
+    const { event, seq } = ledger.event(user, messageId);
+    previous.set(user, (previous.get(user) ?? Promise.resolve()).then(() => postTrack(url, ledger, event, seq)));
   }
-  await Promise.all(inflight);
+  await Promise.all(previous.values());
   const sentSeconds = (Date.now() - started) / 1000;
   const drained = await ledger.drained(120_000);
   const lagSeconds = (ledger.lastDeliveryAt() - started) / 1000 - sentSeconds;

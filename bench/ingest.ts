@@ -182,7 +182,10 @@ function run(url: string, phase: Phase, seconds: number, connections: number, us
         setupRequest: (request, context) => ({ ...request, body: body(context as InFlight) }),
         onResponse: (status, _body, context) => {
           const inFlight = context as InFlight;
-          if (status === 200) for (const e of inFlight.entries ?? []) ledger.accept(e.messageId, e.user, e.seq);
+          for (const e of inFlight.entries ?? []) {
+            if (status === 200) ledger.accept(e.messageId, e.user, e.seq);
+            else ledger.refuse(e.messageId);
+          }
           inFlight.entries = undefined;
         },
       },

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../temporal/names';
+import { alertEnv } from './alertEnv';
 import { ConfigError } from './errors';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -25,6 +26,8 @@ export const temporalEnv = {
 const shared = {
   ...temporalEnv,
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'),
+  /** Buckets users hash into for the relays; every gateway and worker must agree, and it is fixed once the log exists. */
+  FERRY_LOG_BUCKETS: positiveInt.max(1024).default(64),
   /** Path of the workspace JSON; the demo workspace when unset. */
   FERRY_WORKSPACE_CONFIG: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
@@ -32,13 +35,23 @@ const shared = {
 
 export const workerEnvSchema = z.object({
   ...shared,
-  FERRY_MAX_BATCH_SIZE: positiveInt.max(500).default(20),
+  FERRY_MAX_BATCH_SIZE: positiveInt.max(500).default(100),
   FERRY_IDLE_TIMEOUT_MS: positiveInt.default(5 * 60_000),
   FERRY_CAN_AFTER_SIGNALS: positiveInt.max(9_000).default(2_000),
   FERRY_CAN_AFTER_EVENTS: positiveInt.max(40_000).default(10_000),
   FERRY_DEDUP_WINDOW_MS: positiveInt.default(60 * 60_000),
   FERRY_DEDUP_MAX_ENTRIES: positiveInt.default(10_000),
   FERRY_DELIVER_TIMEOUT_MS: positiveInt.default(30_000),
+  /** A workflow about to wait while holding events logged longer ago than this keeps their log partition from retention. */
+  FERRY_LOG_HOLD_AFTER_MS: positiveInt.default(24 * 3_600_000),
+  /** Whole days of log kept for replay; older partitions are dropped unless a row in them is still owed. */
+  FERRY_LOG_RETENTION_DAYS: positiveInt.max(3_650).default(30),
+  /** Rows one relay batch reads at most. */
+  FERRY_RELAY_BATCH_ROWS: positiveInt.max(100_000).default(10_000),
+  /** Signals one relay has in flight at once. */
+  FERRY_RELAY_CONCURRENCY: positiveInt.max(1_000).default(64),
+  /** How long a relay's bucket lease lasts: how soon another relay takes over the buckets of one that died. */
+  FERRY_RELAY_LEASE_MS: positiveInt.min(1_000).default(5_000),
   FERRY_HTTP_TIMEOUT_MS: positiveInt.default(10_000),
   FERRY_TRANSFORM_TIMEOUT_MS: positiveInt.default(30_000),
   /** Heap limit of one user-transformation isolate, in MB (isolated-vm's minimum is 8). */
@@ -50,7 +63,31 @@ export const workerEnvSchema = z.object({
   FERRY_FAILURE_BACKOFF_INITIAL_MS: positiveInt.default(10_000),
   FERRY_FAILURE_BACKOFF_MAX_MS: positiveInt.default(300_000),
   FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
+  FERRY_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.default(200),
+  FERRY_WORKER_WORKFLOW_THREADS: positiveInt.max(16).default(2),
   FERRY_WORKER_MAX_CACHED_WORKFLOWS: positiveInt.default(1_000),
+  /** The circuit breaker pauses a destination when at least this share of its attempts failed... */
+  FERRY_BREAKER_FAILURE_RATE: z.coerce.number().gt(0).max(1).default(0.5),
+  /** ...out of at least this many... */
+  FERRY_BREAKER_MIN_ATTEMPTS: positiveInt.default(20),
+  /** ...within this window. */
+  FERRY_BREAKER_WINDOW_MS: positiveInt.min(5_000).default(60_000),
+  /** The first probe of a paused destination goes after this long; each failed probe doubles it. */
+  FERRY_BREAKER_PROBE_AFTER_MS: positiveInt.default(30_000),
+  /** The longest wait between probes. */
+  FERRY_BREAKER_MAX_PROBE_AFTER_MS: positiveInt.default(3_600_000),
+  /** Degraded mode when Ferry's own code failed this many times within FERRY_DEGRADE_WINDOW_MS... */
+  FERRY_DEGRADE_SELF_FAILURES: positiveInt.default(50),
+  /** ...or workers (re)started this many times in it (a crash loop). */
+  FERRY_DEGRADE_WORKER_STARTS: positiveInt.default(5),
+  FERRY_DEGRADE_WINDOW_MS: positiveInt.min(10_000).default(120_000),
+  /** An automatic degraded mode ends after this long without a failure (doubling each time it recurs soon). */
+  FERRY_DEGRADE_HEALTHY_MS: positiveInt.default(120_000),
+  /** How often a worker sends the supervisor its delivery and failure counts. */
+  FERRY_HEALTH_REPORT_MS: positiveInt.min(500).default(5_000),
+  /** How often workers re-read the supervisor's decisions: a pause reaches every worker within this long. */
+  FERRY_CONTROL_REFRESH_MS: positiveInt.min(100).max(5_000).default(1_000),
+  ...alertEnv,
 });
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
@@ -60,10 +97,21 @@ export const gatewayEnvSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Largest accepted request body after decompression, in KB. */
   FERRY_MAX_REQUEST_KB: positiveInt.default(4_000),
-  /** How long the gateway waits for Temporal to accept a signal before answering 503. */
-  FERRY_SIGNAL_TIMEOUT_MS: positiveInt.default(5_000),
+  /** Log writers committing in parallel. */
+  FERRY_LOG_WRITERS: positiveInt.max(64).default(4),
+  /** Rows one log transaction takes at most. */
+  FERRY_LOG_BATCH_ROWS: positiveInt.max(10_000).default(256),
+  /** How long a row waits for others to share its transaction (0: only while the previous one commits). */
+  FERRY_LOG_BATCH_WAIT_MS: z.coerce.number().int().min(0).max(1_000).default(2),
+  /** How long the gateway waits for the log to commit before answering 503. */
+  FERRY_LOG_WRITE_TIMEOUT_MS: positiveInt.default(5_000),
   /** The commit GET /version reports; when unset, `git rev-parse HEAD` of the checkout, else "unknown". */
   FERRY_COMMIT: z.string().min(1).optional(),
+  /**
+   * Bearer token of the admin API (`/admin/…`: status, degrade, recover, pause, resume, stuck users).
+   * When unset the admin routes do not exist. Treat it as a password: at least 16 characters.
+   */
+  FERRY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 export type GatewayEnv = z.infer<typeof gatewayEnvSchema>;
 
@@ -112,3 +160,14 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
   const names = parsed.error.issues.map((i) => String(i.path[0])).join(', ');
   throw new ConfigError(`invalid environment:\n  ${lines.join('\n  ')}`, names);
 }
+
+/**
+ * The `ferry` CLI: where Temporal is, Ferry's database for the backlog (optional: without it the
+ * backlog reads as 0), and the workspace whose destinations commands may name.
+ */
+export const cliEnvSchema = z.object({
+  ...temporalEnv,
+  DATABASE_URL: shared.DATABASE_URL.optional(),
+  FERRY_WORKSPACE_CONFIG: shared.FERRY_WORKSPACE_CONFIG,
+});
+export type CliEnv = z.infer<typeof cliEnvSchema>;

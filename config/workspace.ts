@@ -21,6 +21,15 @@ const destinationSchema = z.looseObject({
   config: z.record(z.string(), z.unknown()),
   destinationDefinition: z.looseObject({ name: z.string().min(1) }),
   retry: retryPolicySchema.optional(),
+  /** Overrides the supervisor's circuit-breaker defaults (FERRY_BREAKER_*) for this destination. */
+  breaker: z
+    .strictObject({
+      failureRate: z.number().gt(0).max(1).optional(),
+      minAttempts: z.number().int().positive().optional(),
+      windowMs: z.number().int().min(5_000).optional(),
+      probeAfterMs: z.number().int().positive().optional(),
+    })
+    .optional(),
   /** RudderStack's user transformation of this connection; at most one. */
   transformations: z.array(transformationConfigSchema).optional(),
 });
@@ -47,6 +56,7 @@ export const workspaceSchema = z.looseObject({
 });
 
 export type WorkspaceConfig = z.infer<typeof workspaceSchema>;
+export type BreakerOverrides = NonNullable<z.infer<typeof destinationSchema>['breaker']>;
 type SourceConfig = z.infer<typeof sourceSchema>;
 
 export interface Destination {
@@ -58,6 +68,8 @@ export interface Destination {
   /** The config as the definition's own schema parsed it. */
   readonly config: unknown;
   readonly retry: RetryPolicy;
+  /** This destination's circuit-breaker overrides; the supervisor's defaults apply to the rest. */
+  readonly breaker?: BreakerOverrides;
   /** The `transformations` entries as configured; compiled into `transformation` only where a compiler was given. */
   readonly transformations: readonly TransformationConfig[];
   /** Runs on each event before the destination's transform; set when the workspace was loaded with a compiler. */
@@ -98,6 +110,18 @@ export class Workspace {
 
   destination(sourceId: string, destinationId: string): Destination | undefined {
     return this.byId.get(sourceId)?.destinations.find((d) => d.id === destinationId);
+  }
+
+  /** Every destination id of every source, once each: what operators may pause. */
+  destinationIds(): string[] {
+    return [...new Set(this.sources.flatMap((s) => s.destinations.map((d) => d.id)))].sort();
+  }
+
+  /** The destinations' circuit-breaker overrides, by id. */
+  breakerOverrides(): Record<string, BreakerOverrides> {
+    const overrides: Record<string, BreakerOverrides> = {};
+    for (const source of this.sources) for (const d of source.destinations) if (d.breaker) overrides[d.id] = { ...overrides[d.id], ...d.breaker };
+    return overrides;
   }
 }
 
@@ -152,6 +176,7 @@ export function parseWorkspace(document: unknown, origin: string, { baseDir = pr
           definition,
           config: config.success ? config.data : dest.config,
           retry: dest.retry ?? DEFAULT_RETRY_POLICY,
+          ...(dest.breaker ? { breaker: dest.breaker } : {}),
           transformations: dest.transformations ?? [],
           transformation: loaded.transformation,
         },

@@ -12,6 +12,8 @@ export interface EmbeddedDatabaseOptions {
 
 export interface EmbeddedDatabase {
   readonly url: string;
+  /** Settles when the server process exits, for whatever reason (watched through its pid file). */
+  readonly exited: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,9 +59,23 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
   } finally {
     await client.end();
   }
+  const pid = postmasterPid(options.dir);
+  let watching = true;
+  const exited = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (watching && pid !== undefined && isAlive(pid)) return;
+      clearInterval(timer);
+      resolve();
+    }, 500);
+    timer.unref();
+  });
   return {
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`,
-    stop: () => stopCluster(options.dir),
+    exited,
+    stop: async () => {
+      await stopCluster(options.dir);
+      watching = false;
+    },
   };
 }
 

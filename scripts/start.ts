@@ -68,17 +68,21 @@ async function main(): Promise<void> {
       killStale(path.join(temporalDir, 'server.pid'));
       const binary = resolveTemporalCli({ env: process.env, onProgress: say });
       say(binary ? `Temporal CLI: ${binary} (${temporalCliVersion(binary)})` : 'no Temporal CLI found; downloading one through @temporalio/testing');
-      const server = await startDevServer({
-        binary,
-        dbFile: path.join(temporalDir, 'temporal.db'),
-        port: env.TEMPORAL_PORT,
-        uiPort: env.TEMPORAL_UI_PORT,
-        namespace: env.TEMPORAL_NAMESPACE,
-        sqliteSynchronous: env.FERRY_TEMPORAL_SQLITE_SYNCHRONOUS,
-        logFile: path.join(temporalDir, 'server.log'),
-      });
-      if (server.pid) fs.writeFileSync(path.join(temporalDir, 'server.pid'), String(server.pid));
-      stops.push({ name: 'the Temporal dev server', stop: server.stop });
+      const startServer = async () => {
+        const server = await startDevServer({
+          binary,
+          dbFile: path.join(temporalDir, 'temporal.db'),
+          port: env.TEMPORAL_PORT,
+          uiPort: env.TEMPORAL_UI_PORT,
+          namespace: env.TEMPORAL_NAMESPACE,
+          sqliteSynchronous: env.FERRY_TEMPORAL_SQLITE_SYNCHRONOUS,
+          logFile: path.join(temporalDir, 'server.log'),
+        });
+        if (server.pid) fs.writeFileSync(path.join(temporalDir, 'server.pid'), String(server.pid));
+        return server;
+      };
+      const server = await startServer();
+      stops.push({ name: 'the Temporal dev server', stop: keepRunning('the Temporal dev server', server, startServer, () => stopping) });
       addresses.temporalAddress = server.address;
       addresses.temporalUi = server.uiUrl;
     } else {
@@ -86,8 +90,9 @@ async function main(): Promise<void> {
     }
 
     if (only.has('database') && !env.DATABASE_URL) {
-      const db = await startEmbeddedDatabase({ dir: path.join(dataDir, 'postgres'), port: env.FERRY_PG_PORT });
-      stops.push({ name: 'PostgreSQL', stop: db.stop });
+      const startDatabase = () => startEmbeddedDatabase({ dir: path.join(dataDir, 'postgres'), port: env.FERRY_PG_PORT });
+      const db = await startDatabase();
+      stops.push({ name: 'PostgreSQL', stop: keepRunning('PostgreSQL', db, startDatabase, () => stopping) });
       addresses.databaseUrl = db.url;
     } else {
       addresses.databaseUrl = env.DATABASE_URL;
@@ -169,6 +174,43 @@ function supervise(name: string, args: readonly string[], env: NodeJS.ProcessEnv
   return async () => {
     if (child) await stopChild(child, 30_000);
   };
+}
+
+interface Running {
+  readonly exited: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Restarts a server that exits while the stack is running (a crash, an OOM kill), on the same data
+ * and port, backing off up to 30 s when it keeps failing. Returns the function that stops it for good.
+ */
+function keepRunning(name: string, first: Running, start: () => Promise<Running>, stopping: () => boolean): () => Promise<void> {
+  let current = first;
+  let failures = 0;
+  const watch = (running: Running) => {
+    void running.exited.then(async () => {
+      if (stopping() || running !== current) return;
+      for (;;) {
+        const delay = Math.min(30_000, failures === 0 ? 0 : 1_000 * 2 ** (failures - 1));
+        say(`${name} exited; restarting${delay ? ` in ${delay} ms` : ''}`);
+        await new Promise((r) => setTimeout(r, delay));
+        if (stopping()) return;
+        try {
+          current = await start();
+          failures = 0;
+          say(`${name} restarted`);
+          watch(current);
+          return;
+        } catch (err) {
+          failures += 1;
+          say(`${name} did not restart: ${(err as Error).message.split('\n')[0]}`);
+        }
+      }
+    });
+  };
+  watch(first);
+  return () => current.stop();
 }
 
 function prefixLines(stream: NodeJS.ReadableStream, name: string): void {

@@ -35,6 +35,8 @@ export interface DevServer {
   readonly address: string;
   readonly uiUrl: string;
   readonly pid?: number;
+  /** Settles when the server process exits, for whatever reason. */
+  readonly exited: Promise<void>;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;
 }
@@ -77,6 +79,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const child = spawn(options.binary, args, { stdio: ['ignore', log, log], detached: true });
   if (typeof log === 'number') fs.closeSync(log);
   const address = `127.0.0.1:${port}`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await waitUntilReady(address, namespace, child, options.readyTimeoutMs ?? 60_000);
   } catch (err) {
@@ -84,7 +87,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     const log = options.logFile ? `\n${logTail(options.logFile)}` : '';
     throw new DevServerError(`Temporal dev server did not start on ${address}: ${(err as Error).message}${log}`, options.logFile, { cause: err });
   }
-  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid: child.pid, stop: () => stopChild(child) };
+  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid: child.pid, exited, stop: () => stopChild(child) };
 }
 
 async function startDownloaded(options: DevServerOptions, port: number, uiPort: number, namespace: string): Promise<DevServer> {
@@ -99,7 +102,18 @@ async function startDownloaded(options: DevServerOptions, port: number, uiPort: 
       searchAttributes: ALL_SEARCH_ATTRIBUTES,
     },
   });
-  return { address: `127.0.0.1:${port}`, uiUrl: `http://127.0.0.1:${uiPort}`, stop: () => env.teardown() };
+  // The SDK owns this server's process: it is not watched, and counts as running until stopped.
+  let stopped: () => void = () => undefined;
+  const exited = new Promise<void>((resolve) => (stopped = resolve));
+  return {
+    address: `127.0.0.1:${port}`,
+    uiUrl: `http://127.0.0.1:${uiPort}`,
+    exited,
+    stop: async () => {
+      await env.teardown();
+      stopped();
+    },
+  };
 }
 
 async function waitUntilReady(address: string, namespace: string, child: ChildProcess, timeoutMs: number): Promise<void> {

@@ -11,6 +11,8 @@ export const searchAttributes = {
   sourceId: defineSearchAttributeKey('FerrySourceId', 'KEYWORD'),
   userKey: defineSearchAttributeKey('FerryUserKey', 'KEYWORD'),
   stuckDestinations: defineSearchAttributeKey('FerryStuckDestinations', 'KEYWORD_LIST'),
+  /** Destinations this user's lanes are parked on because they (or the whole pipeline) are paused. */
+  pausedDestinations: defineSearchAttributeKey('FerryPausedDestinations', 'KEYWORD_LIST'),
 } as const;
 
 export const ALL_SEARCH_ATTRIBUTES = Object.values(searchAttributes);

@@ -1,22 +1,67 @@
 /**
- * The worker process: `node dist/workers/worker.js` (or `npm run worker`). Runs migrations, then the
- * pipeline workflows and their activities until SIGINT/SIGTERM.
+ * The worker process: `node dist/workers/worker.js` (or `npm run worker`). Runs migrations, then until
+ * SIGINT/SIGTERM: the relay (its share of the log's buckets), the pipeline workflows and their
+ * activities, and the log's housekeeping.
  */
-import { NativeConnection } from '@temporalio/worker';
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DeliveryProgress } from '../activities/deliver/progress';
 import { PostgresConnections } from '../activities/deliver/warehouse/connections';
 import { TransformationLoader } from '../transformations/loader';
 import { UserTransformationSandboxes } from '../transformations/pool';
+import { createAlertActivities } from '../activities/alerts';
+import { createControlActivities } from '../activities/control';
+import { alertConfigOf, configuredChannels } from '../config/alertEnv';
+import { HealthCounters } from '../control/health';
+import { ControlCache, PIPELINE_MODES } from '../control/state';
 import type { PipelineSettings } from '../workflows/settings';
+import type { SupervisorSettings } from '../workflows/supervisorState';
 import { parseEnv, workerEnvSchema, type WorkerEnv } from '../config/env';
+import type { Logger } from 'pino';
 import { createLogger } from '../config/logger';
-import { loadWorkspace } from '../config/workspace';
+import { loadWorkspace, type Workspace } from '../config/workspace';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
+import { Relay } from '../relay/relay';
 import { ensureSearchAttributes } from '../temporal/searchAttributes';
+import { startMaintenance } from './maintenance';
+import { HealthReporter } from './healthReporter';
 import { createPipelineWorker } from './pipelineWorker';
+import { createSupervisorWorker } from './supervisorWorker';
 import { installRuntimeLogger } from './runtime';
+
+/** The bundler's info lines are noise in the worker's log; its warnings and errors are kept. */
+function quietBundler(logger: Logger) {
+  return {
+    log: () => undefined,
+    trace: () => undefined,
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (message: string) => logger.warn(message),
+    error: (message: string) => logger.error(message),
+  };
+}
+
+export function supervisorSettingsFromEnv(env: WorkerEnv, workspace: Workspace): SupervisorSettings {
+  return {
+    breaker: {
+      failureRate: env.FERRY_BREAKER_FAILURE_RATE,
+      minAttempts: env.FERRY_BREAKER_MIN_ATTEMPTS,
+      windowMs: env.FERRY_BREAKER_WINDOW_MS,
+      probeAfterMs: env.FERRY_BREAKER_PROBE_AFTER_MS,
+    },
+    breakerOverrides: workspace.breakerOverrides(),
+    maxProbeAfterMs: env.FERRY_BREAKER_MAX_PROBE_AFTER_MS,
+    probeLanes: 3,
+    selfFailureThreshold: env.FERRY_DEGRADE_SELF_FAILURES,
+    workerStartThreshold: env.FERRY_DEGRADE_WORKER_STARTS,
+    windowMs: env.FERRY_DEGRADE_WINDOW_MS,
+    healthyPeriodMs: env.FERRY_DEGRADE_HEALTHY_MS,
+  };
+}
 
 export function pipelineSettingsFromEnv(env: WorkerEnv): PipelineSettings {
   return {
@@ -27,7 +72,7 @@ export function pipelineSettingsFromEnv(env: WorkerEnv): PipelineSettings {
     dedupWindowMs: env.FERRY_DEDUP_WINDOW_MS,
     dedupMaxEntries: env.FERRY_DEDUP_MAX_ENTRIES,
     deliverTimeoutMs: env.FERRY_DELIVER_TIMEOUT_MS,
-    transformTimeoutMs: env.FERRY_TRANSFORM_TIMEOUT_MS,
+    logHoldAfterMs: env.FERRY_LOG_HOLD_AFTER_MS,
     failureBackoff: { initialMs: env.FERRY_FAILURE_BACKOFF_INITIAL_MS, maxMs: env.FERRY_FAILURE_BACKOFF_MAX_MS },
   };
 }
@@ -36,23 +81,48 @@ async function main(env: WorkerEnv): Promise<void> {
   const logger = createLogger('worker', env.LOG_LEVEL);
   installRuntimeLogger(logger);
   const workspace = loadWorkspace(env.FERRY_WORKSPACE_CONFIG, process.env, { compiler: (baseDir) => new TransformationLoader(baseDir) });
-  const pool = createPool(env.DATABASE_URL);
+  // The delivery steps' log reads and progress, dead letters, the relay and housekeeping share it.
+  const pool = createPool(env.DATABASE_URL, 20);
   const applied = await migrate(pool);
   if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
   const added = await ensureSearchAttributes(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'search attributes registered');
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const sandboxes = new UserTransformationSandboxes({
     memoryMb: env.FERRY_USER_TRANSFORM_MEMORY_MB,
     timeoutMs: env.FERRY_USER_TRANSFORM_TIMEOUT_MS,
     isolatesPerVersion: env.FERRY_USER_TRANSFORM_ISOLATES,
   });
   const warehouses = new PostgresConnections();
-  const progress = new DeliveryProgress(pool);
-  // Recorded progress only matters while the call that recorded it may run again; keep a day of it.
-  const cleanup = setInterval(() => void progress.cleanup().catch((err: unknown) => logger.warn({ err }, 'delivery progress cleanup failed')), 3_600_000);
-  cleanup.unref();
+  // Progress records are many and small; they need not wait for a disk sync (see DeliveryProgress).
+  const progressPool = createPool(env.DATABASE_URL, 4, { asyncCommit: true });
+  const progress = new DeliveryProgress(progressPool);
+  const maintenance = startMaintenance({ pool, progress, logger, retentionDays: env.FERRY_LOG_RETENTION_DAYS });
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  // The supervisor's decisions, re-read every second: relays and delivery steps consult this copy.
+  const control = new ControlCache(pool, env.FERRY_CONTROL_REFRESH_MS);
+  await control.start();
+  const health = new HealthCounters();
+  const alertConfig = alertConfigOf(env);
+  // One bundle for both workers: building it takes seconds and memory.
+  const { code: workflowCode } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundler(logger) });
+  const supervisorWorker = await createSupervisorWorker({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.FERRY_TASK_QUEUE,
+    workflowCode,
+    activities: {
+      ...createControlActivities({ pool, client }),
+      ...createAlertActivities({ config: alertConfig, logger: logger.child({ component: 'alerts' }) }),
+      async supervisorSettings() {
+        return { settings: supervisorSettingsFromEnv(env, workspace), alertChannels: configuredChannels(alertConfig) };
+      },
+    },
+  });
   const worker = await createPipelineWorker({
+    workflowCode,
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.FERRY_TASK_QUEUE,
@@ -63,18 +133,49 @@ async function main(env: WorkerEnv): Promise<void> {
       sandboxes,
       warehouses,
       progress,
+      control,
+      health,
     }),
     settings: pipelineSettingsFromEnv(env),
     maxConcurrentActivities: env.FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTasks: env.FERRY_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    workflowThreads: env.FERRY_WORKER_WORKFLOW_THREADS,
     maxCachedWorkflows: env.FERRY_WORKER_MAX_CACHED_WORKFLOWS,
   });
+  const relay = new Relay({
+    pool,
+    databaseUrl: env.DATABASE_URL,
+    client,
+    taskQueue: env.FERRY_TASK_QUEUE,
+    buckets: env.FERRY_LOG_BUCKETS,
+    id: workerId,
+    logger: logger.child({ component: 'relay' }),
+    batchRows: env.FERRY_RELAY_BATCH_ROWS,
+    concurrency: env.FERRY_RELAY_CONCURRENCY,
+    leaseMs: env.FERRY_RELAY_LEASE_MS,
+    // Degraded mode: every event is stored in the log, and none is forwarded until it ends.
+    forwarding: () => control.current.mode !== PIPELINE_MODES.degraded,
+  });
+  await relay.start();
+  const reporter = new HealthReporter({ client, taskQueue: env.FERRY_TASK_QUEUE, counters: health, workerId, logger, intervalMs: env.FERRY_HEALTH_REPORT_MS });
+  reporter.start();
   logger.info({ taskQueue: env.FERRY_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker running');
-  // Worker.run() returns after SIGINT/SIGTERM, once in-flight tasks are done.
-  await worker.run();
-  clearInterval(cleanup);
+  // Worker.run() returns after SIGINT/SIGTERM, once in-flight tasks are done. The relay stops first,
+  // handing its buckets over, so that no new work arrives for the tasks being finished.
+  const stopRelay = () => void relay.stop();
+  process.once('SIGINT', stopRelay);
+  process.once('SIGTERM', stopRelay);
+  // Both return after SIGINT/SIGTERM (the SDK's runtime stops every worker of the process).
+  await Promise.all([worker.run(), supervisorWorker.run()]);
+  await relay.stop();
+  await reporter.stop();
+  control.stop();
+  maintenance.stop();
   sandboxes.dispose();
   await warehouses.close();
+  await clientConnection.close();
   await connection.close();
+  await progressPool.end();
   await pool.end();
   logger.info('worker stopped');
 }

@@ -1,2 +1,3 @@
 // The worker bundles this file: export every workflow type Ferry runs, and nothing with side effects.
 export { pipelineWorkflow } from './pipeline';
+export { supervisorWorkflow } from './supervisor';

@@ -1,7 +1,10 @@
 /**
- * The pipeline workflow's settings. The worker reads them from its environment (FERRY_* variables)
+ * The workflows' settings. The worker reads them from its environment (FERRY_* variables)
  * and each workflow run asks for them once, at its start, through the worker's settings activity.
  */
+
+import type { AlertChannel } from '../config/alertEnv';
+import type { SupervisorSettings } from './supervisorState';
 
 export interface PipelineSettings {
   /** Events handed to one transform/deliver call of a lane. */
@@ -16,10 +19,13 @@ export interface PipelineSettings {
   readonly dedupWindowMs: number;
   /** Bound on remembered messageIds, so the dedup set cannot outgrow the run's state. */
   readonly dedupMaxEntries: number;
-  /** Start-to-close timeout of one deliver call. */
+  /** Start-to-close timeout of one delivery step (read from the log, transform, deliver). */
   readonly deliverTimeoutMs: number;
-  /** Start-to-close timeout of one transform call. */
-  readonly transformTimeoutMs: number;
+  /**
+   * A workflow about to wait while holding events logged longer ago than this registers a hold, so
+   * that log retention keeps their partition until they are delivered.
+   */
+  readonly logHoldAfterMs: number;
   /** Backoff when an activity fails for a reason other than the destination's answer (e.g. a worker crash). */
   readonly failureBackoff: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -31,4 +37,9 @@ export interface PipelineSettings {
  */
 export interface SettingsActivity {
   pipelineSettings(): Promise<PipelineSettings>;
+}
+
+/** The supervisor's settings, from the worker's environment, and the alert channels it configures. */
+export interface SupervisorSettingsActivity {
+  supervisorSettings(): Promise<{ settings: SupervisorSettings; alertChannels: AlertChannel[] }>;
 }

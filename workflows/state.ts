@@ -1,14 +1,25 @@
 /**
  * The per-user pipeline's state, kept apart from the workflow's handlers so it can be reasoned about
- * (and unit-tested) as plain data. Nothing here may do I/O or read the clock: the caller passes time in.
+ * (and unit-tested) as plain data. It holds references to logged events, never the events. Nothing
+ * here may do I/O or read the clock: the caller passes time in.
  */
-import type { FerryEvent, RoutedEvent } from '../events/event';
-import type { DeadLetterEntry, DeliverItem, ItemResult, TransformOutcome } from '../activities/contract';
-import type { DeliveryRequest } from '../delivery/requests';
+import type { ItemResult, StepItem } from '../activities/contract';
+import { comparePositions, LOG_START, type LogPosition } from '../log/position';
+import type { LogSignalInput } from './definitions';
+
+/** What the workflow knows of a pending event: its place in the log and what operators may see. */
+export interface PendingRef {
+  readonly xid: string;
+  readonly seq: number;
+  readonly messageId: string;
+  readonly type: string;
+  readonly event?: string;
+  readonly loggedAt: number;
+}
 
 interface LaneItem {
+  readonly seq: number;
   readonly messageId: string;
-  requests?: readonly DeliveryRequest[];
   attempts: number;
   firstFailureAt?: number;
   lastError?: string;
@@ -26,7 +37,7 @@ interface Lane {
 
 /** What one run hands to the next on continue-as-new. */
 export interface PipelineCarry {
-  readonly events: readonly FerryEvent[];
+  readonly refs: readonly PendingRef[];
   readonly lanes: ReadonlyArray<{
     readonly destinationId: string;
     readonly items: readonly LaneItem[];
@@ -36,14 +47,17 @@ export interface PipelineCarry {
     readonly aborted: number;
     readonly filtered: number;
   }>;
-  /** [messageId, receivedAt epoch ms] of delivered-or-pending events inside the dedup window. */
+  /** [messageId, loggedAt epoch ms] of delivered-or-pending events inside the dedup window. */
   readonly seen: ReadonlyArray<readonly [string, number]>;
+  /** The last log position applied: a relay that sends rows again after a crash is ignored up to here. */
+  readonly applied: LogPosition;
 }
 
 export interface LaneSnapshot {
   readonly destinationId: string;
   readonly depth: number;
   readonly head?: {
+    readonly seq: number;
     readonly messageId: string;
     readonly type: string;
     readonly event?: string;
@@ -65,19 +79,22 @@ export interface DedupSettings {
 
 export class PipelineState {
   /** Events still owed to at least one lane, with how many lanes still hold them. */
-  private readonly events = new Map<string, { event: FerryEvent; lanesLeft: number }>();
+  private readonly events = new Map<string, { ref: PendingRef; lanesLeft: number }>();
   private readonly lanes = new Map<string, Lane>();
   /** Insertion-ordered, so the oldest entries are pruned first. */
   private readonly seen = new Map<string, number>();
+  private applied: LogPosition = LOG_START;
   private duplicates = 0;
+  private relayRepeats = 0;
 
   constructor(
     private readonly dedup: DedupSettings,
     carry?: PipelineCarry,
   ) {
     if (!carry) return;
+    this.applied = carry.applied;
     for (const [id, at] of carry.seen) this.seen.set(id, at);
-    const byId = new Map(carry.events.map((e) => [e.messageId, e]));
+    const byId = new Map(carry.refs.map((r) => [r.messageId, r]));
     for (const lane of carry.lanes) {
       this.lanes.set(lane.destinationId, {
         destinationId: lane.destinationId,
@@ -88,28 +105,39 @@ export class PipelineState {
         filtered: lane.filtered,
       });
       for (const item of lane.items) {
-        const event = byId.get(item.messageId);
-        if (!event) throw new Error(`carried lane ${lane.destinationId} references unknown event ${item.messageId}`);
+        const ref = byId.get(item.messageId);
+        if (!ref) throw new Error(`carried lane ${lane.destinationId} references unknown event ${item.messageId}`);
         const held = this.events.get(item.messageId);
         if (held) held.lanesLeft += 1;
-        else this.events.set(item.messageId, { event, lanesLeft: 1 });
+        else this.events.set(item.messageId, { ref, lanesLeft: 1 });
       }
     }
   }
 
-  /** Queues accepted events on their lanes, dropping messageIds already seen inside the dedup window. */
-  accept(routed: readonly RoutedEvent[], nowMs: number): void {
+  /**
+   * Queues a signal's log rows on their lanes. Rows at or before the last applied position are a
+   * relay sending again what this workflow already has; messageIds seen inside the dedup window are
+   * a client sending an event twice. Both are dropped.
+   */
+  accept({ refs, routes }: LogSignalInput, nowMs: number): void {
     this.prune(nowMs);
-    for (const { event, destinationIds } of routed) {
-      if (this.seen.has(event.messageId) || this.events.has(event.messageId)) {
+    for (const ref of refs) {
+      if (comparePositions(ref, this.applied) <= 0) {
+        this.relayRepeats += 1;
+        continue;
+      }
+      this.applied = { xid: ref.xid, seq: ref.seq };
+      if (this.seen.has(ref.messageId) || this.events.has(ref.messageId)) {
         this.duplicates += 1;
         continue;
       }
-      this.seen.set(event.messageId, Date.parse(event.receivedAt) || nowMs);
+      this.seen.set(ref.messageId, ref.loggedAt);
+      const destinationIds = routes[ref.route] ?? [];
       if (destinationIds.length === 0) continue;
-      this.events.set(event.messageId, { event, lanesLeft: destinationIds.length });
+      const { route: _route, ...pending } = ref;
+      this.events.set(ref.messageId, { ref: pending, lanesLeft: destinationIds.length });
       for (const destinationId of destinationIds) {
-        this.lane(destinationId).items.push({ messageId: event.messageId, attempts: 0 });
+        this.lane(destinationId).items.push({ seq: ref.seq, messageId: ref.messageId, attempts: 0 });
       }
     }
     this.prune(nowMs);
@@ -131,102 +159,55 @@ export class PipelineState {
     return this.duplicates;
   }
 
-  /** The head events of a lane that still need transforming, up to `max`. */
-  untransformedHead(destinationId: string, max: number): FerryEvent[] {
-    const out: FerryEvent[] = [];
-    for (const item of this.lane(destinationId).items.slice(0, max)) {
-      if (item.requests) continue;
-      out.push(this.eventOf(item.messageId));
-    }
-    return out;
+  /** Rows a relay sent again (after a crash or a hand-over of its buckets), dropped. */
+  relayRepeatsDropped(): number {
+    return this.relayRepeats;
   }
 
-  /**
-   * Applies transform outcomes. Filtered and aborted events leave the lane at once; the aborted ones
-   * are returned for the dead-letter store.
-   */
-  applyTransform(destinationId: string, outcomes: readonly TransformOutcome[]): DeadLetterEntry[] {
+  /** The last log position this workflow applied. */
+  appliedPosition(): LogPosition {
+    return this.applied;
+  }
+
+  /** When the oldest pending event was logged, epoch ms; undefined when nothing is pending. */
+  oldestPendingLoggedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const { ref } of this.events.values()) if (oldest === undefined || ref.loggedAt < oldest) oldest = ref.loggedAt;
+    return oldest;
+  }
+
+  /** The lane's head items for the next delivery step, up to `max`, in order. */
+  head(destinationId: string, max: number): StepItem[] {
+    return this.lane(destinationId)
+      .items.slice(0, max)
+      .map((item) => ({ seq: item.seq, messageId: item.messageId, attempts: item.attempts, firstFailureAt: item.firstFailureAt }));
+  }
+
+  /** Settles the lane's head items in order: delivered, filtered or aborted (the step has dead-lettered those). */
+  applyResults(destinationId: string, results: readonly ItemResult[]): void {
     const lane = this.lane(destinationId);
-    const byId = new Map(outcomes.map((o) => [o.messageId, o]));
-    const deadLetters: DeadLetterEntry[] = [];
-    const kept: LaneItem[] = [];
-    for (const item of lane.items) {
-      const outcome = byId.get(item.messageId);
-      if (!outcome) {
-        kept.push(item);
-      } else if (outcome.outcome === 'ok') {
-        item.requests = outcome.requests;
-        kept.push(item);
-      } else if (outcome.outcome === 'filtered') {
-        lane.filtered += 1;
-        this.release(item.messageId);
-      } else {
-        lane.aborted += 1;
-        deadLetters.push({
-          event: this.eventOf(item.messageId),
-          stage: 'transform',
-          reason: outcome.reason,
-          attempts: item.attempts,
-          lastError: outcome.reason,
-        });
-        this.release(item.messageId);
-      }
-    }
-    lane.items = kept;
-    return deadLetters;
-  }
-
-  /** The lane's transformed head items, up to `max`, in order and stopping at the first untransformed one. */
-  deliverableHead(destinationId: string, max: number): DeliverItem[] {
-    const out: DeliverItem[] = [];
-    for (const item of this.lane(destinationId).items) {
-      if (out.length >= max || !item.requests) break;
-      out.push({
-        messageId: item.messageId,
-        requests: item.requests,
-        attempts: item.attempts,
-        firstFailureAt: item.firstFailureAt,
-      });
-    }
-    return out;
-  }
-
-  /** Settles the lane's head items in order; aborted ones are returned for the dead-letter store. */
-  applyResults(destinationId: string, results: readonly ItemResult[]): DeadLetterEntry[] {
-    const lane = this.lane(destinationId);
-    const deadLetters: DeadLetterEntry[] = [];
     for (const result of results) {
       const item = lane.items[0];
       if (!item || item.messageId !== result.messageId) {
         throw new Error(`result for ${result.messageId} does not match the head of lane ${destinationId}`);
       }
       lane.items.shift();
-      if (result.outcome === 'delivered') {
-        lane.delivered += 1;
-      } else {
-        lane.aborted += 1;
-        deadLetters.push({
-          event: this.eventOf(item.messageId),
-          stage: 'deliver',
-          reason: result.reason,
-          attempts: result.attempts,
-          requests: item.requests,
-          lastStatus: result.status,
-          lastError: item.lastError,
-          responseBody: result.responseBody,
-          firstFailedAt: item.firstFailureAt,
-        });
-      }
+      if (result.outcome === 'delivered') lane.delivered += 1;
+      else if (result.outcome === 'filtered') lane.filtered += 1;
+      else lane.aborted += 1;
       this.release(item.messageId);
     }
     if (results.length > 0) lane.nextAttemptAt = undefined;
-    return deadLetters;
   }
 
-  /** Records a failed attempt on the lane's head item and when the lane may try again. */
+  /**
+   * Records a failed attempt on the lane's head item and when the lane may try again. A failure that
+   * is not the destination's answer (`counts: false`, e.g. Ferry's own database away) does not use up
+   * the destination's retry budget.
+   */
   recordFailure(
     destinationId: string,
-    failure: { messageId?: string; error: string; status?: number; failedAt: number; retryAt: number },
+    failure: { messageId?: string; error: string; status?: number; failedAt: number; retryAt: number; counts?: boolean },
   ): void {
     const lane = this.lane(destinationId);
     const head = lane.items[0];
@@ -234,11 +215,22 @@ export class PipelineState {
     if (failure.messageId !== undefined && failure.messageId !== head.messageId) {
       throw new Error(`failure for ${failure.messageId} does not match the head of lane ${destinationId}`);
     }
-    head.attempts += 1;
-    head.firstFailureAt ??= failure.failedAt;
+    if (failure.counts !== false) {
+      head.attempts += 1;
+      head.firstFailureAt ??= failure.failedAt;
+    }
     head.lastError = failure.error;
     head.lastStatus = failure.status;
     lane.nextAttemptAt = failure.retryAt;
+  }
+
+  /**
+   * A pause held the lane for `ms`: its head's retry window moves on by as much, so that time spent
+   * paused does not count against the destination's retry budget.
+   */
+  extendRetryWindow(destinationId: string, ms: number): void {
+    const head = this.lane(destinationId).items[0];
+    if (head?.firstFailureAt !== undefined) head.firstFailureAt += ms;
   }
 
   /** How long the lane must still wait before retrying its head (0 when it may go now). */
@@ -250,7 +242,7 @@ export class PipelineState {
   /** Destinations whose head event has failed at least once: the lanes an operator should look at. */
   stuckDestinations(): string[] {
     return [...this.lanes.values()]
-      .filter((l) => (l.items[0]?.attempts ?? 0) > 0)
+      .filter((l) => l.items[0] !== undefined && (l.items[0].attempts > 0 || l.items[0].lastError !== undefined))
       .map((l) => l.destinationId)
       .sort();
   }
@@ -258,16 +250,11 @@ export class PipelineState {
   snapshot(): LaneSnapshot[] {
     return [...this.lanes.values()].map((lane) => {
       const head = lane.items[0];
-      const headEvent = head && this.eventOf(head.messageId);
+      const ref = head && this.events.get(head.messageId)?.ref;
       return {
         destinationId: lane.destinationId,
         depth: lane.items.length,
-        head: headEvent && {
-          messageId: headEvent.messageId,
-          type: headEvent.type,
-          event: headEvent.event,
-          receivedAt: headEvent.receivedAt,
-        },
+        head: ref && { seq: ref.seq, messageId: ref.messageId, type: ref.type, event: ref.event, receivedAt: new Date(ref.loggedAt).toISOString() },
         attempts: head?.attempts ?? 0,
         lastError: head?.lastError,
         lastStatus: head?.lastStatus,
@@ -282,7 +269,7 @@ export class PipelineState {
   carry(nowMs: number): PipelineCarry {
     this.prune(nowMs);
     return {
-      events: [...this.events.values()].map((e) => e.event),
+      refs: [...this.events.values()].map((e) => e.ref),
       lanes: [...this.lanes.values()]
         .filter((l) => l.items.length > 0)
         .map((l) => ({
@@ -294,6 +281,7 @@ export class PipelineState {
           filtered: l.filtered,
         })),
       seen: [...this.seen.entries()],
+      applied: this.applied,
     };
   }
 
@@ -304,12 +292,6 @@ export class PipelineState {
       this.lanes.set(destinationId, lane);
     }
     return lane;
-  }
-
-  private eventOf(messageId: string): FerryEvent {
-    const held = this.events.get(messageId);
-    if (!held) throw new Error(`no pending event ${messageId}`);
-    return held.event;
   }
 
   private release(messageId: string): void {

@@ -1,7 +1,11 @@
 /**
- * Durable progress of deliver calls: each settled item's result is committed before the next item is
- * sent, group-committed across all lanes of the worker. A call that runs again after a crash (the
- * worker died mid-call, so Temporal retries it) reads what is already settled and sends only the rest.
+ * Durable progress of delivery steps: each settled item's result is committed before the next item is
+ * sent, group-committed across all lanes of the worker. A step that runs again after a crash (the
+ * worker died mid-step) reads what is already settled and sends only the rest.
+ *
+ * The pool may commit asynchronously (createPool's `asyncCommit`): a worker crash loses nothing
+ * committed, and only a crash of PostgreSQL itself can lose the last fraction of a second of records,
+ * which costs nothing worse than re-sending those items, under the same Idempotency-Key.
  */
 import type { Pool } from 'pg';
 import type { ItemResult } from '../contract';

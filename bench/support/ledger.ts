@@ -8,6 +8,8 @@ import type { Sink } from './stack';
 interface Accepted {
   readonly user: string;
   readonly seq: number;
+  /** When the bench saw the 200. */
+  readonly ackedAt: number;
 }
 
 interface Delivery {
@@ -27,16 +29,23 @@ export interface LedgerReport {
   readonly missing: number;
   /** Deliveries beyond the first, over all destinations. */
   readonly duplicates: number;
-  /** Deliveries of events the bench never saw accepted (a refused request that was stored anyway). */
+  /** Deliveries of events whose request was refused: stored although the gateway said it was not. */
   readonly unexpected: number;
-  /** Per destination: a user's event arriving after a later one of the same user. */
+  /** Deliveries of events whose request got no answer the bench saw (cut off at the end of a phase). */
+  readonly unanswered: number;
+  /**
+   * Per destination: a user's event arriving after one the bench sent only once this one's 200 had
+   * come back. That is Ferry's promise; two requests of a user in flight at once have no defined order.
+   */
   readonly orderViolations: number;
 }
 
 export class Ledger {
   private readonly accepted = new Map<string, Accepted>();
+  private readonly refused = new Set<string>();
   private readonly byDestination: Delivery[][];
   private readonly nextSeq = new Map<string, number>();
+  private readonly sentAt = new Map<string, number>();
 
   constructor(sinks: readonly Sink[]) {
     this.byDestination = sinks.map(() => []);
@@ -58,11 +67,18 @@ export class Ledger {
   event(user: string, messageId: string, extra: Record<string, unknown> = {}): { readonly event: Record<string, unknown>; readonly seq: number } {
     const seq = (this.nextSeq.get(user) ?? 0) + 1;
     this.nextSeq.set(user, seq);
+    // Made right before it is sent.
+    this.sentAt.set(messageId, Date.now());
     return { seq, event: { type: 'track', userId: user, messageId, event: 'Bench', properties: { seq, ...extra } } };
   }
 
   accept(messageId: string, user: string, seq: number): void {
-    this.accepted.set(messageId, { user, seq });
+    this.accepted.set(messageId, { user, seq, ackedAt: Date.now() });
+  }
+
+  /** The gateway refused the event's request: it must never arrive. */
+  refuse(messageId: string): void {
+    this.refused.add(messageId);
   }
 
   get acceptedCount(): number {
@@ -107,24 +123,29 @@ export class Ledger {
     let missing = 0;
     let duplicates = 0;
     let unexpected = 0;
+    let unanswered = 0;
     let orderViolations = 0;
     const seenEverywhere = new Map<string, number>();
     for (const deliveries of this.byDestination) {
       const seen = new Set<string>();
-      const lastSeq = new Map<string, number>();
+      const earlier = new Map<string, Array<{ seq: number; sentAt: number }>>();
       for (const d of deliveries) {
-        if (!this.accepted.has(d.messageId)) unexpected += 1;
+        if (this.refused.has(d.messageId)) unexpected += 1;
+        else if (!this.accepted.has(d.messageId)) unanswered += 1;
         if (seen.has(d.messageId)) {
           duplicates += 1;
           continue;
         }
         seen.add(d.messageId);
         seenEverywhere.set(d.messageId, (seenEverywhere.get(d.messageId) ?? 0) + 1);
-        if ((lastSeq.get(d.user) ?? 0) > d.seq) orderViolations += 1;
-        lastSeq.set(d.user, Math.max(lastSeq.get(d.user) ?? 0, d.seq));
+        const ackedAt = this.accepted.get(d.messageId)?.ackedAt;
+        const before = earlier.get(d.user) ?? [];
+        if (ackedAt !== undefined && before.some((e) => e.seq > d.seq && e.sentAt > ackedAt)) orderViolations += 1;
+        before.push({ seq: d.seq, sentAt: this.sentAt.get(d.messageId) ?? 0 });
+        earlier.set(d.user, before);
       }
     }
     for (const messageId of this.accepted.keys()) if ((seenEverywhere.get(messageId) ?? 0) < this.byDestination.length) missing += 1;
-    return { accepted: this.accepted.size, delivered: this.accepted.size - missing, missing, duplicates, unexpected, orderViolations };
+    return { accepted: this.accepted.size, delivered: this.accepted.size - missing, missing, duplicates, unexpected, unanswered, orderViolations };
   }
 }

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { waitUntil } from '../../processes/wait';
 import { DISABLED_KEY, type FuzzRequest, MAX_BYTES, oddRequest, PIXEL, pixelRequest, postRequest, send, SINGLE, WRITE_KEY as FUZZ_KEY, withText } from '../support/fuzzCorpus';
 import { Receiver } from '../support/receiver';
-import { ContractStack } from './stack';
+import { ContractStack } from '../support/processStack';
 
 const KEYS = { main: 'contract-main', limited: 'contract-limited', off: 'contract-off', crash: 'contract-crash' } as const;
 const run = Date.now().toString(36);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
-import type { DeadLetterEntry, DeadLetterInput } from '../../activities/contract';
+import type { DeadLetterEntry, DeadLetterInput } from '../../activities/deadLetters';
 import { createRecordDeadLetters } from '../../activities/deadLetters';
 import { MIGRATIONS_DIR, migrate } from '../../db/migrate';
 import type { FerryEvent } from '../../events/event';

@@ -164,10 +164,10 @@ describe('ordered delivery', () => {
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
     pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
-      settings: { continueAsNewAfterSignals: 5, maxBatchSize: 3 },
+      settings: { continueAsNewAfterSignals: 1, maxBatchSize: 3 },
     });
-    // Four phases of 10 signals: each phase reaches the 5-signal threshold of the run it lands in, so
-    // each one hands over at least once, whatever the timing.
+    // Four phases of 10 events: the relay coalesces a phase's events into one or a few signals, and
+    // every signal makes the run hand over, so each phase hands over at least once, whatever the timing.
     for (let phase = 0; phase < 4; phase++) {
       await sendInOrder(pipeline, writeKey, 'frank', 10, phase * 10 + 1);
       await hook.waitFor((r) => r.delivered.length === (phase + 1) * 10, 60_000, `phase ${phase + 1} deliveries`);

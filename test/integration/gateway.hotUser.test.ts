@@ -1,12 +1,12 @@
 /**
- * A very hot user must not break its workflow: the gateway coalesces concurrent requests for one user
- * into few signals, and the workflow continues-as-new by signal count, while every event arrives once
- * and in the order the gateway signalled them.
+ * A very hot user must not break its workflow: the relay coalesces the user's new log rows into few
+ * signals, and the workflow continues-as-new by signal count, while every event arrives once and in
+ * the order the relay signalled them (the log's order).
  */
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { PipelineSettings } from '../../workflows/settings';
-import type { EventsSignalInput } from '../../workflows/definitions';
+import type { LogSignalInput } from '../../workflows/definitions';
 import { TestPipeline, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
 import { Receiver } from '../support/receiver';
 
@@ -25,7 +25,7 @@ async function signalHistory(client: Client, workflowId: string): Promise<Signal
     const signals = events
       .map((e) => e.workflowExecutionSignaledEventAttributes)
       .filter((a): a is NonNullable<typeof a> => !!a)
-      .map((a) => defaultPayloadConverter.fromPayload<EventsSignalInput>(a.input!.payloads![0]!).events.map((r) => r.event.messageId));
+      .map((a) => defaultPayloadConverter.fromPayload<LogSignalInput>(a.input!.payloads![0]!).refs.map((r) => r.messageId));
     runs.unshift(signals);
     runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
     if (!runId) return { runs };
@@ -70,10 +70,9 @@ describe('a very hot user', () => {
     const signals = history.runs.flat().length;
     expect(new Set(delivered).size).toBe(total);
     expect(delivered).toHaveLength(total);
-    // The order the gateway signalled is the order of delivery.
+    // The order the relay signalled is the order of delivery.
     expect(signalled).toEqual(delivered);
-    // Coalescing: while one signal is in flight, the user's later requests wait and go out together
-    // (here typically 2 signals: the first request alone, then the other 299).
+    // Coalescing: each relay batch signals the user once with all of its new rows.
     expect(signals).toBeLessThanOrEqual(total / 10);
   });
 

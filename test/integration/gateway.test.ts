@@ -6,16 +6,15 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import pino from 'pino';
 import { createApp } from '../../api/app';
-import { SignalDispatcher } from '../../api/dispatcher';
+import { createPool } from '../../db/pool';
+import { LogWriter } from '../../log/writer';
 import { createHealthCheck } from '../../api/health';
 import { GatewayMode } from '../../api/mode';
 import { TRANSPARENT_GIF } from '../../api/pixel';
 import { resolveVersion } from '../../api/version';
-import { pipelineWorkflowId } from '../../temporal/names';
-import { TestPipeline, uniqueId, webhookDestination } from '../support/pipeline';
+import { TEST_BUCKETS, TestPipeline, uniqueId, webhookDestination } from '../support/pipeline';
 import { freePort } from '../../processes/ports';
 import { Receiver } from '../support/receiver';
 
@@ -66,10 +65,9 @@ async function waitForDelivery(messageId: string): Promise<Record<string, unknow
   return deliveredWith(messageId)[0]!;
 }
 
-/** Nothing kept: Temporal has no workflow for this user of this source. */
+/** Nothing kept: the log has no row for this user of this source. */
 async function expectNotStored(source: string, userKey: string): Promise<void> {
-  const handle = pipeline.client.workflow.getHandle(pipelineWorkflowId(source, userKey));
-  await expect(handle.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  expect(await pipeline.logRows('source_id = $1 AND user_key = $2', [source, userKey])).toEqual([]);
 }
 
 async function expectStatus(res: Response, status: number): Promise<string> {
@@ -176,7 +174,11 @@ describe('service endpoints', () => {
   it('GET /health reports the components and the mode', async () => {
     const res = await fetch(`${pipeline.gatewayUrl}/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', mode: 'normal', components: { gateway: { ok: true }, temporal: { ok: true }, database: { ok: true } } });
+    expect(await res.json()).toMatchObject({
+      status: 'ok',
+      mode: 'normal',
+      components: { gateway: { ok: true }, temporal: { ok: true }, database: { ok: true }, relay: { ok: true, relays: 1, buckets: TEST_BUCKETS, bucketsOwned: TEST_BUCKETS } },
+    });
   });
 
   it('GET /health reports the mode the mode source gives', async () => {
@@ -396,14 +398,13 @@ describe('refusals keep nothing', () => {
     await expectNotStored(disabledSourceId, `anon:${anonDisabled}`);
   });
 
-  it('503 with Retry-After when Temporal is unreachable, for events and for pixels', async () => {
-    const deadPort = await freePort();
-    const connection = Connection.lazy({ address: `127.0.0.1:${deadPort}` });
-    const client = new Client({ connection, namespace: 'default' });
-    const health = createHealthCheck({ connection, pool: pipeline.pool, timeoutMs: 1_000 });
+  it('503 with Retry-After when the log cannot be written, for events and for pixels', async () => {
+    // PostgreSQL, which holds the log, unreachable: nothing can be stored, so nothing may be acknowledged.
+    const deadPool = createPool(`postgresql://ferry:ferry@127.0.0.1:${await freePort()}/ferry`, 2);
+    const health = createHealthCheck({ connection: pipeline.connection, pool: deadPool, timeoutMs: 1_000 });
     const app = createApp({
       workspace: pipeline.workspace,
-      sink: new SignalDispatcher({ client, taskQueue: pipeline.taskQueue, signalTimeoutMs: 1_500 }),
+      sink: new LogWriter({ pool: deadPool, buckets: TEST_BUCKETS, timeoutMs: 1_500 }),
       health,
       logger: pino({ level: 'silent' }),
     });
@@ -424,14 +425,14 @@ describe('refusals keep nothing', () => {
       expect(pixel.status).toBe(503);
       expect(pixel.headers.get('retry-after')).toBe('1');
       expect(Buffer.from(await pixel.arrayBuffer()).equals(TRANSPARENT_GIF)).toBe(true);
-      const health = await fetch(`${url}/health`);
-      expect(health.status).toBe(503);
-      expect(await health.json()).toMatchObject({ status: 'unavailable', mode: 'normal', components: { temporal: { ok: false }, database: { ok: true } } });
+      const answer = await fetch(`${url}/health`);
+      expect(answer.status).toBe(503);
+      expect(await answer.json()).toMatchObject({ status: 'unavailable', mode: 'normal', components: { database: { ok: false }, temporal: { ok: true } } });
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await health.settled();
-      await connection.close();
+      await deadPool.end();
     }
   });
 

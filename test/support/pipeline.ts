@@ -1,6 +1,8 @@
 /**
- * An in-process Ferry for integration tests: the real gateway app and the real worker (workflows and
- * activities) against the suite's Temporal dev server and PostgreSQL, on a task queue of its own.
+ * An in-process Ferry for integration tests: the real gateway app writing the log, the real relay,
+ * and the real worker (workflows and activities), against the suite's Temporal dev server and
+ * PostgreSQL. Each pipeline has a task queue and a database schema of its own, so that its relay
+ * forwards only its own log to its own worker.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,14 +13,25 @@ import pino from 'pino';
 import { createActivities } from '../../activities';
 import type { PipelineSettings } from '../../workflows/settings';
 import { createApp, type GatewayOptions } from '../../api/app';
-import { SignalDispatcher } from '../../api/dispatcher';
 import { createHealthCheck } from '../../api/health';
 import { parseWorkspace, type Workspace } from '../../config/workspace';
 import { TransformationLoader } from '../../transformations/loader';
 import { migrate } from '../../db/migrate';
+import { createAlertActivities } from '../../activities/alerts';
+import { createControlActivities } from '../../activities/control';
+import { configuredChannels, type AlertConfig } from '../../config/alertEnv';
+import { HealthCounters } from '../../control/health';
+import { ControlCache, PIPELINE_MODES } from '../../control/state';
+import { SupervisorClient } from '../../ops/supervisorClient';
+import { HealthReporter } from '../../workers/healthReporter';
+import type { SupervisorSettings } from '../../workflows/supervisorState';
 import { createPool } from '../../db/pool';
+import { ensurePartitions } from '../../log/partitions';
+import { LOG_WRITER_APPLICATION, LogWriter } from '../../log/writer';
+import { Relay } from '../../relay/relay';
 import { pipelineWorkflowId } from '../../temporal/names';
 import { createPipelineWorker } from '../../workers/pipelineWorker';
+import { createSupervisorWorker } from '../../workers/supervisorWorker';
 import { lanesQuery } from '../../workflows/definitions';
 import type { LaneSnapshot } from '../../workflows/state';
 
@@ -30,7 +43,7 @@ export const TEST_SETTINGS: PipelineSettings = {
   dedupWindowMs: 3_600_000,
   dedupMaxEntries: 10_000,
   deliverTimeoutMs: 15_000,
-  transformTimeoutMs: 15_000,
+  logHoldAfterMs: 24 * 3_600_000,
   failureBackoff: { initialMs: 500, maxMs: 2_000 },
 };
 
@@ -58,7 +71,29 @@ export interface TestPipelineOptions {
   readonly worker?: boolean;
   /** Another Temporal server than the suite's (e.g. one the test restarts). */
   readonly temporalAddress?: string;
+  /** Run the relay in this process. @default true */
+  readonly relay?: boolean;
+  /**
+   * Run the supervisor: the worker reports to it, consults its pauses and degraded mode, and sends its
+   * alerts to `alertWebhookUrl`. Settings default to TEST_SUPERVISOR_SETTINGS.
+   */
+  readonly supervisor?: { readonly settings?: Partial<SupervisorSettings>; readonly alertWebhookUrl?: string };
 }
+
+/** Small windows, so that a test sees the breaker act within seconds. */
+export const TEST_SUPERVISOR_SETTINGS: SupervisorSettings = {
+  breaker: { failureRate: 0.5, minAttempts: 5, windowMs: 10_000, probeAfterMs: 3_000 },
+  breakerOverrides: {},
+  maxProbeAfterMs: 30_000,
+  probeLanes: 3,
+  selfFailureThreshold: 5,
+  workerStartThreshold: 50,
+  windowMs: 30_000,
+  healthyPeriodMs: 10 * 60_000,
+};
+
+/** Buckets of a test pipeline's log: few, so that bucket ownership is easy to reason about. */
+export const TEST_BUCKETS = 8;
 
 export class TestPipeline {
   readonly taskQueue = uniqueId('tq');
@@ -66,11 +101,19 @@ export class TestPipeline {
   pool!: Pool;
   client!: Client;
   gatewayUrl = '';
-  private connection!: Connection;
+  connection!: Connection;
   private nativeConnection?: NativeConnection;
   private worker?: Worker;
+  private supervisorWorker?: Worker;
   private workerRun?: Promise<void>;
   private server!: Server;
+  private relay?: Relay;
+  private control?: ControlCache;
+  private reporter?: HealthReporter;
+  /** The gateways' log writers' connections, named as the relay expects. */
+  private writerPool?: Pool;
+  /** The database schema this pipeline's tables live in. */
+  readonly schema = uniqueId('ferry').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
 
   private constructor(private readonly options: TestPipelineOptions) {}
 
@@ -83,18 +126,58 @@ export class TestPipeline {
   private async init(): Promise<void> {
     const infra = testInfra();
     this.workspace = parseWorkspace(this.options.workspace, 'test workspace', { compiler: (baseDir) => new TransformationLoader(baseDir) });
-    this.pool = createPool(infra.databaseUrl);
+    const admin = createPool(infra.databaseUrl, 1);
+    await admin.query(`CREATE SCHEMA "${this.schema}"`);
+    await admin.end();
+    this.pool = createPool(infra.databaseUrl, 12, { schema: this.schema });
     await migrate(this.pool);
+    await ensurePartitions(this.pool);
     this.connection = await Connection.connect({ address: this.temporalAddress });
     this.client = new Client({ connection: this.connection, namespace: 'default' });
     if (this.options.worker !== false) await this.startWorker();
+    if (this.options.relay !== false) await this.startRelay();
     const logger = pino({ level: 'silent' });
-    const sink = new SignalDispatcher({ client: this.client, taskQueue: this.taskQueue, signalTimeoutMs: 10_000 });
-    const app = createApp({ workspace: this.workspace, sink, health: createHealthCheck({ connection: this.connection, pool: this.pool }), logger });
+    const app = createApp({ workspace: this.workspace, sink: this.logWriter(), health: createHealthCheck({ connection: this.connection, pool: this.pool }), logger });
     this.server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
     this.gatewayUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** DATABASE_URL for processes that must see this pipeline's tables (its schema first on the search path). */
+  get databaseUrl(): string {
+    const url = new URL(testInfra().databaseUrl);
+    url.searchParams.set('options', `-c search_path=${this.schema}`);
+    return url.toString();
+  }
+
+  /** A log writer for this pipeline's log, as a gateway has. */
+  logWriter(options: { timeoutMs?: number } = {}): LogWriter {
+    this.writerPool ??= createPool(testInfra().databaseUrl, 4, { schema: this.schema, applicationName: LOG_WRITER_APPLICATION });
+    return new LogWriter({ pool: this.writerPool, buckets: TEST_BUCKETS, writers: 2, timeoutMs: options.timeoutMs ?? 10_000 });
+  }
+
+  /** Starts (again) the relay of this pipeline's log, forwarding to its task queue. */
+  async startRelay(): Promise<void> {
+    if (this.relay) return;
+    this.relay = new Relay({
+      pool: this.pool,
+      databaseUrl: testInfra().databaseUrl,
+      client: this.client,
+      taskQueue: this.taskQueue,
+      buckets: TEST_BUCKETS,
+      id: uniqueId('relay'),
+      logger: pino({ level: 'silent' }),
+      leaseMs: 2_000,
+      forwarding: () => this.control?.current.mode !== PIPELINE_MODES.degraded,
+    });
+    await this.relay.start();
+  }
+
+  async stopRelay(): Promise<void> {
+    const relay = this.relay;
+    this.relay = undefined;
+    await relay?.stop();
   }
 
   get temporalAddress(): string {
@@ -108,6 +191,13 @@ export class TestPipeline {
   async startWorker(): Promise<void> {
     if (this.worker) return;
     this.nativeConnection ??= await NativeConnection.connect({ address: this.temporalAddress });
+    const supervisor = this.options.supervisor;
+    if (supervisor && !this.control) {
+      this.control = new ControlCache(this.pool, 300);
+      await this.control.start();
+    }
+    const health = supervisor ? new HealthCounters() : undefined;
+    const alertConfig: AlertConfig = supervisor?.alertWebhookUrl ? { webhook: { url: supervisor.alertWebhookUrl } } : {};
     this.worker = await createPipelineWorker({
       connection: this.nativeConnection,
       namespace: 'default',
@@ -115,12 +205,41 @@ export class TestPipeline {
       activities: createActivities({
         pool: this.pool,
         workspace: this.workspace,
-        config: { httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000, transformTimeoutMs: this.settings.transformTimeoutMs },
+        config: { httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000, transformTimeoutMs: 15_000 },
+        control: this.control,
+        health,
       }),
       settings: this.settings,
       workflowBundlePath: testInfra().workflowBundlePath,
     });
-    this.workerRun = this.worker.run();
+    const runs = [this.worker.run()];
+    if (supervisor) {
+      this.supervisorWorker = await createSupervisorWorker({
+        connection: this.nativeConnection,
+        namespace: 'default',
+        taskQueue: this.taskQueue,
+        workflowBundlePath: testInfra().workflowBundlePath,
+        activities: {
+          ...createControlActivities({ pool: this.pool, client: this.client }),
+          ...createAlertActivities({ config: alertConfig, logger: pino({ level: 'silent' }) }),
+          supervisorSettings: async () => ({
+            settings: { ...TEST_SUPERVISOR_SETTINGS, breakerOverrides: this.workspace.breakerOverrides(), ...supervisor.settings },
+            alertChannels: configuredChannels(alertConfig),
+          }),
+        },
+      });
+      runs.push(this.supervisorWorker.run());
+    }
+    this.workerRun = Promise.all(runs).then(() => undefined);
+    if (health) {
+      this.reporter = new HealthReporter({ client: this.client, taskQueue: this.taskQueue, counters: health, workerId: uniqueId('worker'), logger: pino({ level: 'silent' }), intervalMs: 1_000 });
+      this.reporter.start();
+    }
+  }
+
+  /** What the `ferry` CLI and the admin API use, for this pipeline. */
+  ops(): SupervisorClient {
+    return new SupervisorClient({ client: this.client, taskQueue: this.taskQueue, destinationIds: this.workspace.destinationIds(), pool: this.pool });
   }
 
   /**
@@ -137,6 +256,10 @@ export class TestPipeline {
     const worker = this.worker;
     this.worker = undefined;
     if (!worker) return;
+    await this.reporter?.stop();
+    this.reporter = undefined;
+    this.supervisorWorker?.shutdown();
+    this.supervisorWorker = undefined;
     worker.shutdown();
     await this.workerRun;
   }
@@ -157,7 +280,7 @@ export class TestPipeline {
   async startGateway(overrides: Partial<GatewayOptions> = {}): Promise<{ url: string; close(): Promise<void> }> {
     const app = createApp({
       workspace: this.workspace,
-      sink: new SignalDispatcher({ client: this.client, taskQueue: this.taskQueue, signalTimeoutMs: 10_000 }),
+      sink: this.logWriter(),
       health: createHealthCheck({ connection: this.connection, pool: this.pool }),
       logger: pino({ level: 'silent' }),
       ...overrides,
@@ -187,12 +310,22 @@ export class TestPipeline {
     return rows;
   }
 
+  /** Rows of this pipeline's log, in relay order, for tests of what the gateway stored. */
+  async logRows(where = 'true', params: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+    const { rows } = await this.pool.query(`SELECT seq::float8 AS seq, source_id, user_key, bucket, message_id, event FROM event_log WHERE ${where} ORDER BY event_log.xid, event_log.seq`, params);
+    return rows;
+  }
+
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.stopRelay();
     await this.stopWorker();
+    this.control?.stop();
     await this.nativeConnection?.close();
     await this.connection.close();
+    await this.writerPool?.end();
+    await this.pool.query(`DROP SCHEMA "${this.schema}" CASCADE`).catch(() => undefined);
     await this.pool.end();
   }
 }

@@ -10,10 +10,10 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import pino from 'pino';
 import { createApp, type EventSink } from '../../api/app';
-import { GatewayError, GatewayErrorType } from '../../api/errors';
 import { TRANSPARENT_GIF } from '../../api/pixel';
 import { parseWorkspace } from '../../config/workspace';
 import type { FerryEvent, RoutedEvent } from '../../events/event';
+import { LogWriteError } from '../../log/writer';
 import {
   DISABLED_KEY,
   type FuzzRequest,
@@ -29,16 +29,16 @@ import {
   WRITE_KEY,
 } from '../support/fuzzCorpus';
 
-/** Records what a real store would keep; can be switched to fail like an unreachable Temporal. */
+/** Records what a real store would keep; can be switched to fail like an unreachable log. */
 class RecordingSink implements EventSink {
   readonly stored: Array<{ sourceId: string; routed: readonly RoutedEvent[] }> = [];
   attempts = 0;
   down = false;
 
-  async dispatch(sourceId: string, routed: readonly RoutedEvent[]): Promise<void> {
+  async append(sourceId: string, routed: readonly RoutedEvent[]): Promise<void> {
     this.attempts += 1;
     await Promise.resolve();
-    if (this.down) throw new GatewayError(GatewayErrorType.storeUnavailable, 'Event store unavailable, retry later', { retryAfterSeconds: 1 });
+    if (this.down) throw new LogWriteError('the log did not commit in time');
     this.stored.push({ sourceId, routed });
   }
 }
@@ -64,7 +64,7 @@ beforeAll(async () => {
   const app = createApp({
     workspace,
     sink,
-    health: async () => ({ status: 'ok', components: { gateway: { ok: true }, temporal: { ok: true }, database: { ok: true } } }),
+    health: async () => ({ status: 'ok', components: { gateway: { ok: true }, temporal: { ok: true }, database: { ok: true }, relay: { ok: true } } }),
     logger: pino({ level: 'silent' }),
     maxRequestBytes: MAX_BYTES,
     version: { name: 'ferry', version: '0.0.0-test', commit: 'unknown' },

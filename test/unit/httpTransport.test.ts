@@ -14,6 +14,7 @@ interface Seen {
   readonly method: string;
   readonly path: string;
   readonly contentType: string | undefined;
+  readonly authorization?: string;
   readonly body: string;
 }
 
@@ -44,7 +45,7 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.url?.startsWith(HANG)) return;
-      seen.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') });
+      seen.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], authorization: req.headers.authorization, body: Buffer.concat(chunks).toString('utf8') });
       res.writeHead(200).end('ok');
     });
   });
@@ -122,13 +123,16 @@ describe('failure messages leave secrets out', () => {
     expect(outcome).toEqual({ kind: 'retryable', error: `timed out calling ${base}${HANG}`, throttled: false });
   });
 
-  it('leaves userinfo out, also from the fetch error that quotes the whole URL', async () => {
-    const url = `${base.replace('http://', 'http://hook-user:pa55word@')}/hook?token=t0ken`;
-    const outcome = await sendHttp({ kind: 'http', method: 'POST', url, headers: {} }, options);
+  it('sends a URL’s userinfo as Basic auth, and leaves it out of failure messages', async () => {
+    const withUser = (origin: string) => `${origin.replace('http://', 'http://hook-user:pa55word@')}/hook?token=t0ken`;
+    expect(await sendHttp({ kind: 'http', method: 'POST', url: withUser(base), headers: {} }, options)).toMatchObject({ kind: 'delivered' });
+    expect(seen.map((s) => [s.path, s.authorization])).toEqual([['/hook?token=t0ken', `Basic ${Buffer.from('hook-user:pa55word').toString('base64')}`]]);
+
+    const port = await closedPort();
+    const outcome = await sendHttp({ kind: 'http', method: 'POST', url: withUser(`http://127.0.0.1:${port}`), headers: {} }, options);
     expect(outcome).toMatchObject({ kind: 'retryable', throttled: false });
     const { error } = outcome as { error: string };
-    expect(error.startsWith(`network error calling ${base}/hook: `)).toBe(true);
+    expect(error.startsWith(`network error calling http://127.0.0.1:${port}/hook: `)).toBe(true);
     expect(error).not.toMatch(/hook-user|pa55word|t0ken/);
-    expect(seen).toEqual([]);
   });
 });

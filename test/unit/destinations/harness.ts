@@ -3,7 +3,7 @@
  * and event filtering, the destination's transform, TransformError handling) for one destination.
  */
 import { createTransform } from '../../../activities/transform';
-import type { TransformOutcome } from '../../../activities/contract';
+import type { TransformOutcome } from '../../../activities/transform';
 import { parseWorkspace } from '../../../config/workspace';
 import type { FerryEvent } from '../../../events/event';
 

@@ -1,6 +1,6 @@
 import { createTransform } from '../../../activities/transform';
 import { UserTransformationSandboxes } from '../../../transformations/pool';
-import type { TransformOutcome } from '../../../activities/contract';
+import type { TransformOutcome } from '../../../activities/transform';
 import { parseWorkspace } from '../../../config/workspace';
 import { COMPILING, TEST_LIMITS, trackEvent } from './support';
 

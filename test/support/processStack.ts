@@ -1,7 +1,8 @@
 /**
- * Ferry as a user runs it, for the contract suite: Temporal and PostgreSQL through the code path of
- * `npm start`, then the worker and the gateway as separate processes from dist/. The suite judges the
- * stack only by what users see: HTTP answers, what receivers get, and rows they can query.
+ * Ferry as a user runs it, for the contract suite and the recovery tests: Temporal and PostgreSQL
+ * through the code path of `npm start` (which restarts them when they die), then workers and gateways
+ * as separate processes from dist/. Tests judge the stack by what users see: HTTP answers, what
+ * receivers get, and rows they can query; and they break its parts the way production breaks them.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,8 +25,7 @@ const FAST_FAILURE_ENV = {
   LOG_LEVEL: 'info',
   HOST: '127.0.0.1',
   PORT: '0',
-  // The gateway's store timeout, before it answers 503 (each design reads its own variable).
-  FERRY_SIGNAL_TIMEOUT_MS: '2000',
+  // How long the gateway waits for the log to commit before it answers 503.
   FERRY_LOG_WRITE_TIMEOUT_MS: '2000',
   FERRY_MAX_REQUEST_KB: '4',
   // A worker killed mid-delivery is noticed after this long.
@@ -35,9 +35,12 @@ const FAST_FAILURE_ENV = {
 };
 
 export class ContractStack {
+  /** The first worker and gateway; startWorker() and startGateway() add more. */
   worker!: NodeChild;
   gateway!: NodeChild;
   gatewayUrl = '';
+  readonly workers: NodeChild[] = [];
+  readonly gateways: Array<{ readonly process: NodeChild; readonly url: string }> = [];
   pool!: Pool;
   private infra!: Stack;
   private env!: NodeJS.ProcessEnv;
@@ -69,22 +72,51 @@ export class ContractStack {
     this.pool = new Pool({ connectionString: this.infra.databaseUrl, max: 2 });
     this.pool.on('error', () => undefined);
     await this.startWorker();
-    this.gateway = await startNode('gateway', [path.join(PROJECT_ROOT, 'dist', 'api', 'server.js')], {
-      env: this.env,
-      readyText: 'gateway listening',
-      logFile: path.join(this.dir, 'gateway.log'),
-    });
-    const port = /"port":(\d+)/.exec(this.gateway.output())?.[1];
-    if (!port) throw new Error(`the gateway did not report its port:\n${this.gateway.output()}`);
-    this.gatewayUrl = `http://127.0.0.1:${port}`;
+    const gateway = await this.startGateway();
+    this.gateway = gateway.process;
+    this.gatewayUrl = gateway.url;
   }
 
-  async startWorker(): Promise<void> {
-    this.worker = await startNode('worker', ['--max-old-space-size=512', path.join(PROJECT_ROOT, 'dist', 'workers', 'worker.js')], {
-      env: this.env,
+  /** Starts a(nother) worker process; the first one is also `worker`. */
+  async startWorker(env: Record<string, string> = {}): Promise<NodeChild> {
+    const worker = await startNode(`worker-${this.workers.length + 1}`, ['--max-old-space-size=512', path.join(PROJECT_ROOT, 'dist', 'workers', 'worker.js')], {
+      env: { ...this.env, ...env },
       readyText: 'worker running',
-      logFile: path.join(this.dir, 'worker.log'),
+      logFile: path.join(this.dir, `worker-${this.workers.length + 1}.log`),
     });
+    this.workers.push(worker);
+    this.worker = worker;
+    return worker;
+  }
+
+  /** Starts a(nother) gateway process on a port of its own choosing. */
+  async startGateway(): Promise<{ process: NodeChild; url: string }> {
+    const child = await startNode(`gateway-${this.gateways.length + 1}`, [path.join(PROJECT_ROOT, 'dist', 'api', 'server.js')], {
+      env: this.env,
+      readyText: 'gateway listening',
+      logFile: path.join(this.dir, `gateway-${this.gateways.length + 1}.log`),
+    });
+    const port = /"port":(\d+)/.exec(child.output())?.[1];
+    if (!port) throw new Error(`the gateway did not report its port:\n${child.output()}`);
+    const gateway = { process: child, url: `http://127.0.0.1:${port}` };
+    this.gateways.push(gateway);
+    return gateway;
+  }
+
+  /** The Temporal dev server's process, which `npm start`'s supervisor restarts when it dies. */
+  temporalPid(): number | undefined {
+    return readPid(path.join(this.infra.dataDir, 'temporal', 'server.pid'));
+  }
+
+  /** The PostgreSQL postmaster's process, which `npm start`'s supervisor restarts when it dies. */
+  postgresPid(): number | undefined {
+    return readPid(path.join(this.infra.dataDir, 'postgres', 'postmaster.pid'));
+  }
+
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the Temporal server alone. */
+  signalTemporal(sig: 'SIGSTOP' | 'SIGCONT' | 'SIGKILL'): void {
+    const pid = this.temporalPid();
+    if (pid) signal(pid, sig);
   }
 
   /** POSTs JSON with the write key as the Basic user, as the SDKs do. */
@@ -101,11 +133,11 @@ export class ContractStack {
    * processes. Whatever the design, the gateway then has nowhere to store an event.
    */
   freezeStores(): void {
-    for (const pid of this.storePids()) process.kill(pid, 'SIGSTOP');
+    for (const pid of this.storePids()) signal(pid, 'SIGSTOP');
   }
 
   thawStores(): void {
-    for (const pid of this.storePids()) process.kill(pid, 'SIGCONT');
+    for (const pid of this.storePids()) signal(pid, 'SIGCONT');
   }
 
   /** Rows a user can query; `undefined` when the table does not exist in this version of Ferry. */
@@ -117,16 +149,35 @@ export class ContractStack {
 
   async stop(): Promise<void> {
     this.thawStores();
-    await this.gateway?.stop();
-    await this.worker?.stop();
+    await Promise.all(this.gateways.map((g) => g.process.stop()));
+    await Promise.all(this.workers.map((w) => w.stop()));
     await this.pool?.end();
     await this.infra?.process.stop(60_000);
     if (!process.env.FERRY_TEST_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   private storePids(): number[] {
-    const { temporal, postgres } = this.infra.pids;
+    const temporal = this.temporalPid();
+    const postgres = this.postgresPid();
     return [...(temporal ? [temporal] : []), ...(postgres ? [postgres, ...descendants(postgres)] : [])];
+  }
+}
+
+/** Signals a process that may have exited meanwhile. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Gone already.
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

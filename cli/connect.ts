@@ -1,0 +1,46 @@
+/**
+ * What the `ferry` CLI connects to, from its environment (cliEnvSchema): the workspace (for its
+ * destination ids), Temporal (the supervisor), and, when DATABASE_URL is set, Ferry's database (for
+ * the backlog). The same functions the gateway and the worker use.
+ */
+import { Client, Connection } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { CliEnv } from '../config/env';
+import { loadWorkspace, type Workspace } from '../config/workspace';
+import { createPool } from '../db/pool';
+import { SupervisorClient, SupervisorUnavailableError, type SupervisorOps } from '../ops/supervisorClient';
+
+export interface ConnectedOps {
+  readonly ops: SupervisorOps;
+  /** Closes the Temporal connection and the pool. */
+  close(): Promise<void>;
+}
+
+/** Every destination id of the workspace, across its sources. */
+export function destinationIdsOf(workspace: Workspace): string[] {
+  return [...new Set(workspace.sources.flatMap((source) => source.destinations.map((d) => d.id)))].sort();
+}
+
+/** Throws ConfigError for a bad workspace file, SupervisorUnavailableError when Temporal cannot be reached. */
+export async function connectOps(env: CliEnv): Promise<ConnectedOps> {
+  const workspace = loadWorkspace(env.FERRY_WORKSPACE_CONFIG);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS, connectTimeout: '5s' });
+  } catch (err) {
+    throw new SupervisorUnavailableError(`cannot reach Temporal at ${env.TEMPORAL_ADDRESS}: ${(err as Error).message}`, { cause: err });
+  }
+  const pool: Pool | undefined = env.DATABASE_URL ? createPool(env.DATABASE_URL, 2) : undefined;
+  const ops = new SupervisorClient({
+    client: new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }),
+    taskQueue: env.FERRY_TASK_QUEUE,
+    destinationIds: destinationIdsOf(workspace),
+    ...(pool ? { pool } : {}),
+  });
+  return {
+    ops,
+    async close() {
+      await Promise.allSettled([connection.close(), pool?.end()]);
+    },
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * The ingest log's promises when parts of the stack fail, on a stack of separate processes as
+ * `npm start` runs it (which restarts the dev server and PostgreSQL when they die): several gateways
+ * and workers, a relay killed mid-batch, Temporal frozen and killed, PostgreSQL stopped.
+ */
+import { waitUntil } from '../../processes/wait';
+import { ContractStack } from '../support/processStack';
+import { Receiver } from '../support/receiver';
+
+const WRITE_KEY = 'recovery-key';
+const run = Date.now().toString(36);
+type Json = Record<string, unknown>;
+
+let hook: Receiver;
+let stack: ContractStack;
+
+beforeAll(async () => {
+  hook = await Receiver.start();
+  stack = await ContractStack.start({
+    workspace: {
+      sources: [
+        {
+          id: 'recovery',
+          writeKey: WRITE_KEY,
+          enabled: true,
+          destinations: [{ id: 'hook', enabled: true, destinationDefinition: { name: 'WEBHOOK' }, config: { webhookUrl: `${hook.url}/in` }, retry: { initialBackoffMs: 200, maxBackoffMs: 1_000 } }],
+        },
+      ],
+    },
+    // A dead relay's buckets are taken over after this long.
+    env: { FERRY_RELAY_LEASE_MS: '3000' },
+  });
+}, 15 * 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await hook?.close();
+});
+
+function post(url: string, body: Json): Promise<Response> {
+  return fetch(`${url}/v1/track`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Each user's sequence numbers in the order they first arrived. */
+function arrivals(prefix: string): Map<string, number[]> {
+  const seen = new Set<string>();
+  const byUser = new Map<string, number[]>();
+  for (const body of hook.deliveredBodies()) {
+    const id = String(body.messageId);
+    if (!id.startsWith(prefix) || seen.has(id)) continue;
+    seen.add(id);
+    const user = String(body.userId);
+    byUser.set(user, [...(byUser.get(user) ?? []), (body.properties as { n: number }).n]);
+  }
+  return byUser;
+}
+
+/**
+ * Users sending events one after the other, each waiting for its 200 (retrying a 503 with the same
+ * messageId, as SDKs do), until `stop()`; records every answer.
+ */
+function senders(prefix: string, users: number, urls: () => readonly string[]) {
+  const sent = new Map<string, number>();
+  const statuses: number[] = [];
+  const refusals: string[] = [];
+  let running = true;
+  const done = Promise.all(
+    Array.from({ length: users }, async (_, u) => {
+      const userId = `${prefix}-u${u}`;
+      for (let n = 1; running; n++) {
+        const body = { userId, event: 'Step', messageId: `${prefix}-${u}-${n}`, properties: { n } };
+        for (let attempt = 0; ; attempt++) {
+          const targets = urls();
+          const res = await post(targets[(n + attempt) % targets.length]!, body).catch((err: unknown) => (err as Error).message);
+          const status = typeof res === 'string' ? 0 : res.status;
+          statuses.push(status);
+          const text = typeof res === 'string' ? res : await res.text();
+          if (status === 200) break;
+          if (refusals.length < 20) refusals.push(`${status} ${text}`);
+          // A refusal that is not "retry later" would be retried for ever: give up on this user.
+          if (status !== 503 && status !== 0) return;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        sent.set(userId, n);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }),
+  );
+  return {
+    statuses,
+    refusals,
+    sent,
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+async function expectAllDelivered(prefix: string, sent: ReadonlyMap<string, number>, timeoutMs = 180_000): Promise<void> {
+  await waitUntil(
+    () => {
+      const got = arrivals(prefix);
+      return [...sent].every(([user, n]) => (got.get(user) ?? []).length >= n);
+    },
+    { timeoutMs, what: `every acknowledged ${prefix} event` },
+  );
+  const got = arrivals(prefix);
+  for (const [user, n] of sent) expect({ user, order: got.get(user) }).toEqual({ user, order: Array.from({ length: n }, (_, i) => i + 1) });
+}
+
+it('keeps each user’s order of acknowledgement across two gateway processes', async () => {
+  const second = await stack.startGateway();
+  const prefix = `gw-${run}`;
+  // Each user alternates between the gateways, one request after the other.
+  const load = senders(prefix, 20, () => [stack.gatewayUrl, second.url]);
+  await new Promise((r) => setTimeout(r, 6_000));
+  await load.stop();
+  expect(load.refusals).toEqual([]);
+  await expectAllDelivered(prefix, load.sent);
+});
+
+it('hands a killed relay’s buckets to another worker: nothing lost, nothing processed twice', async () => {
+  const survivor = await stack.startWorker();
+  const victim = stack.workers[0]!;
+  await waitUntil(async () => ((await (await fetch(`${stack.gatewayUrl}/health`)).json()) as { components: { relay: { relays: number } } }).components.relay.relays === 2, {
+    timeoutMs: 20_000,
+    what: 'both relays to share the buckets',
+  });
+  const prefix = `relay-${run}`;
+  const load = senders(prefix, 30, () => [stack.gatewayUrl]);
+  await hook.waitFor((r) => r.deliveredBodies().filter((b) => String(b.messageId).startsWith(prefix)).length >= 150, 60_000, 'deliveries before the kill');
+  const open = hook.arrivals.length - hook.requests.length;
+  await victim.kill();
+  const killedAt = Date.now();
+  // The survivor owns every bucket within a few seconds of the victim's lease running out.
+  await waitUntil(async () => ((await (await fetch(`${stack.gatewayUrl}/health`)).json()) as { components: { relay: { ok: boolean } } }).components.relay.ok, {
+    timeoutMs: 20_000,
+    what: 'the surviving relay to own every bucket',
+  });
+  expect(Date.now() - killedAt).toBeLessThan(15_000);
+  await new Promise((r) => setTimeout(r, 3_000));
+  await load.stop();
+  await expectAllDelivered(prefix, load.sent);
+  // Only requests in flight at the kill may arrive twice, and always under the same Idempotency-Key,
+  // so a destination that honours it processes every event once.
+  const mine = hook.arrivals.filter((a) => a.messageId?.startsWith(prefix));
+  const duplicates = mine.length - new Set(mine.map((a) => a.messageId)).size;
+  expect(duplicates).toBeLessThanOrEqual(open + 30);
+  expect(hook.duplicatesWithNewKey).toBe(0);
+  expect(survivor.output()).toContain('buckets changed hands');
+});
+
+it('keeps answering 200 while Temporal is frozen for 30 s, and drains in order after', async () => {
+  const prefix = `frozen-${run}`;
+  const load = senders(prefix, 20, () => [stack.gatewayUrl]);
+  await new Promise((r) => setTimeout(r, 2_000));
+  stack.signalTemporal('SIGSTOP');
+  try {
+    await new Promise((r) => setTimeout(r, 30_000));
+  } finally {
+    stack.signalTemporal('SIGCONT');
+  }
+  await load.stop();
+  expect(load.statuses.filter((s) => s !== 200)).toEqual([]);
+  expect(Math.min(...load.sent.values())).toBeGreaterThan(20);
+  await expectAllDelivered(prefix, load.sent);
+}, 300_000);
+
+it('keeps answering 200 while Temporal is killed and restarted, and drains in order after', async () => {
+  const prefix = `killed-${run}`;
+  const load = senders(prefix, 20, () => [stack.gatewayUrl]);
+  await new Promise((r) => setTimeout(r, 2_000));
+  const before = stack.temporalPid();
+  stack.signalTemporal('SIGKILL');
+  // npm start's supervisor brings it back on the same SQLite file.
+  await waitUntil(() => stack.temporalPid() !== before && stack.temporalPid(), { timeoutMs: 60_000, what: 'the dev server to be restarted' });
+  await new Promise((r) => setTimeout(r, 3_000));
+  await load.stop();
+  expect(load.statuses.filter((s) => s !== 200)).toEqual([]);
+  await expectAllDelivered(prefix, load.sent);
+}, 300_000);
+
+it('answers 503 while PostgreSQL is down, never a false 200, and recovers by itself', async () => {
+  const prefix = `pgdown-${run}`;
+  const load = senders(prefix, 10, () => [stack.gatewayUrl]);
+  const mine = () => hook.arrivals.filter((a) => a.messageId?.startsWith(prefix)).length;
+  await new Promise((r) => setTimeout(r, 1_000));
+  const aSecondBefore = mine();
+  await new Promise((r) => setTimeout(r, 1_000));
+  // Deliveries whose progress marks a crash can lose: those of the last second (marks are committed
+  // asynchronously, flushed within 600 ms), and those in flight, one per user at most.
+  const markable = mine() - aSecondBefore + 10;
+  const before = stack.postgresPid()!;
+  process.kill(before, 'SIGKILL');
+  // npm start's supervisor restarts it on its data directory.
+  await waitUntil(() => stack.postgresPid() !== before && stack.postgresPid(), { timeoutMs: 60_000, what: 'PostgreSQL to be restarted' });
+  await new Promise((r) => setTimeout(r, 5_000));
+  await load.stop();
+  // While it was down the gateway refused (the senders retried those with the same messageIds)...
+  expect(load.statuses.some((s) => s === 503)).toBe(true);
+  expect(load.statuses.filter((s) => s !== 200 && s !== 503)).toEqual([]);
+  // ...and every event it acknowledged arrives, in order. Only deliveries whose marks the crash lost
+  // may be sent again, and only under the same Idempotency-Key.
+  await expectAllDelivered(prefix, load.sent);
+  const ids = hook.deliveredBodies().map((b) => String(b.messageId)).filter((id) => id.startsWith(prefix));
+  expect(ids.length - new Set(ids).size).toBeLessThanOrEqual(markable);
+  expect(hook.duplicatesWithNewKey).toBe(0);
+}, 300_000);

@@ -1,0 +1,198 @@
+/**
+ * The relay against a real PostgreSQL log written by real log writers, with Temporal's side recorded:
+ * the relay's promise is about which rows it hands to signalWithStart, in which order, and how often.
+ * (The signals reaching real workflows is covered by ingestLog.test.ts.)
+ */
+import type { Client } from '@temporalio/client';
+import pino from 'pino';
+import type { Pool } from 'pg';
+import { createPool } from '../../db/pool';
+import { migrate } from '../../db/migrate';
+import type { FerryEvent } from '../../events/event';
+import { comparePositions } from '../../log/position';
+import { ensurePartitions } from '../../log/partitions';
+import { LOG_WRITER_APPLICATION, LogWriter } from '../../log/writer';
+import { waitUntil } from '../../processes/wait';
+import { Relay } from '../../relay/relay';
+import type { LogSignalInput } from '../../workflows/definitions';
+import type { PipelineArgs } from '../../workflows/pipeline';
+import { testInfra, uniqueId } from '../support/pipeline';
+
+const BUCKETS = 8;
+
+interface Signalled {
+  readonly workflowId: string;
+  readonly input: LogSignalInput;
+}
+
+/** Stands in for Temporal's client: records what the relay signals; can be made slow or failing. */
+class RecordingClient {
+  readonly signals: Signalled[] = [];
+  failEvery = 0;
+  delayMs = 0;
+  private calls = 0;
+
+  asClient(): Client {
+    const workflow = {
+      signalWithStart: async (_type: string, options: { workflowId: string; args: [PipelineArgs]; signalArgs: [LogSignalInput] }) => {
+        this.calls += 1;
+        if (this.delayMs > 0) await new Promise((r) => setTimeout(r, Math.random() * this.delayMs));
+        if (this.failEvery > 0 && this.calls % this.failEvery === 0) throw new Error('UNAVAILABLE: injected');
+        this.signals.push({ workflowId: options.workflowId, input: options.signalArgs[0] });
+      },
+    };
+    return { workflow, withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() } as unknown as Client;
+  }
+
+  /** Each user's message ids in the order signalled, with repeats (at or before a position already signalled) dropped, as the workflow does. */
+  applied(): { byUser: Map<string, string[]>; repeats: number } {
+    const byUser = new Map<string, string[]>();
+    const last = new Map<string, { xid: string; seq: number }>();
+    let repeats = 0;
+    for (const { workflowId, input } of this.signals) {
+      const ids = byUser.get(workflowId) ?? [];
+      byUser.set(workflowId, ids);
+      for (const ref of input.refs) {
+        const before = last.get(workflowId);
+        if (before && comparePositions(ref, before) <= 0) {
+          repeats += 1;
+          continue;
+        }
+        last.set(workflowId, ref);
+        ids.push(ref.messageId);
+      }
+    }
+    return { byUser, repeats };
+  }
+}
+
+describe('the relay', () => {
+  let pool: Pool;
+  let writerPool: Pool;
+  let writer: LogWriter;
+  let schema: string;
+  const relays: Relay[] = [];
+
+  beforeEach(async () => {
+    schema = uniqueId('relay').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+    const admin = createPool(testInfra().databaseUrl, 1);
+    await admin.query(`CREATE SCHEMA "${schema}"`);
+    await admin.end();
+    pool = createPool(testInfra().databaseUrl, 8, { schema });
+    await migrate(pool);
+    await ensurePartitions(pool, { from: new Date(Date.now() - 86_400_000), days: 3 });
+    writerPool = createPool(testInfra().databaseUrl, 4, { schema, applicationName: LOG_WRITER_APPLICATION });
+    writer = new LogWriter({ pool: writerPool, buckets: BUCKETS, writers: 4, maxRows: 16, maxWaitMs: 1 });
+  });
+
+  afterEach(async () => {
+    await Promise.all(relays.splice(0).map((r) => r.stop()));
+    await writerPool.end();
+    await pool.query(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
+    await pool.end();
+  });
+
+  const startRelay = async (client: RecordingClient, id: string, batchRows = 7) => {
+    const url = new URL(testInfra().databaseUrl);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    const relay = new Relay({
+      pool,
+      databaseUrl: url.toString(),
+      client: client.asClient(),
+      taskQueue: 'unused',
+      buckets: BUCKETS,
+      id,
+      logger: pino({ level: 'silent' }),
+      batchRows,
+      concurrency: 4,
+      minBatchIntervalMs: 0,
+      leaseMs: 1_000,
+    });
+    relays.push(relay);
+    await relay.start();
+    return relay;
+  };
+
+  /** Users post their events one request at a time (each answered before the next), many users at once. */
+  const post = async (users: number, perUser: number, runId: string) => {
+    const sent = new Map<string, string[]>();
+    await Promise.all(
+      Array.from({ length: users }, async (_, u) => {
+        const ids: string[] = [];
+        for (let k = 0; k < perUser; k++) {
+          const event = trackEvent(`${runId}-u${u}`, `${runId}-u${u}-${k}`);
+          await writer.append('src', [{ event, destinationIds: ['hook'] }]);
+          ids.push(event.messageId);
+        }
+        sent.set(`ferry/src/user:${runId}-u${u}`, ids);
+      }),
+    );
+    return sent;
+  };
+
+  const expectAllInOrder = (client: RecordingClient, sent: Map<string, string[]>) => {
+    const { byUser } = client.applied();
+    const workflowIds = [...byUser.keys()].filter((id) => sent.has(id));
+    expect(workflowIds.sort()).toEqual([...sent.keys()].sort());
+    for (const [workflowId, ids] of sent) expect(byUser.get(workflowId)).toEqual(ids);
+  };
+
+  it('signals every row exactly once, in each user\'s order, across batches cut mid-bucket', async () => {
+    const client = new RecordingClient();
+    client.delayMs = 3;
+    await startRelay(client, 'relay-a');
+    const sent = await post(24, 30, 'once');
+    await waitUntil(() => client.applied().byUser.size === 24 && [...client.applied().byUser.values()].every((ids) => ids.length === 30), { timeoutMs: 30_000, what: 'every row signalled' });
+    expectAllInOrder(client, sent);
+    // Nothing at all signalled twice.
+    const all = client.signals.flatMap((s) => s.input.refs.map((r) => r.messageId));
+    expect(new Set(all).size).toBe(all.length);
+    expect(all).toHaveLength(24 * 30);
+  });
+
+  it('orders rows by transaction id as a number, not as text', async () => {
+    const client = new RecordingClient();
+    // Rows as three earlier transactions wrote them: as text, '10' < '11' < '9'.
+    for (const [xid, n] of [[9, 1], [10, 2], [11, 3]] as const) {
+      await pool.query(
+        `INSERT INTO event_log (xid, source_id, user_key, bucket, message_id, received_at, type, destinations, event)
+         VALUES ($1::text::xid8, 'src', 'user:digits', 0, $2, now(), 'track', '["hook"]', '{}')`,
+        [String(xid), `digits-${n}`],
+      );
+    }
+    await startRelay(client, 'relay-a');
+    await waitUntil(() => client.applied().byUser.get('ferry/src/user:digits')?.length === 3, { timeoutMs: 10_000, what: 'the three rows signalled' });
+    expect(client.applied().byUser.get('ferry/src/user:digits')).toEqual(['digits-1', 'digits-2', 'digits-3']);
+    expect(client.applied().repeats).toBe(0);
+  });
+
+  it('retries a signal Temporal refused, and keeps the user\'s order', async () => {
+    const client = new RecordingClient();
+    client.failEvery = 5;
+    await startRelay(client, 'relay-a');
+    const sent = await post(10, 15, 'retry');
+    await waitUntil(() => [...client.applied().byUser.values()].reduce((n, ids) => n + ids.length, 0) === 150, { timeoutMs: 60_000, what: 'every row signalled' });
+    expectAllInOrder(client, sent);
+  });
+
+  it('hands buckets over between relays without losing or reordering rows', async () => {
+    const client = new RecordingClient();
+    client.delayMs = 2;
+    const first = await startRelay(client, 'relay-a');
+    const writing = post(16, 40, 'handover');
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await startRelay(client, 'relay-b');
+    await waitUntil(() => first.ownedBuckets().length + second.ownedBuckets().length === BUCKETS && second.ownedBuckets().length > 0, { timeoutMs: 20_000, what: 'the buckets shared' });
+    await first.stop();
+    const sent = await writing;
+    await waitUntil(() => [...client.applied().byUser.values()].reduce((n, ids) => n + ids.length, 0) === 16 * 40, { timeoutMs: 30_000, what: 'every row signalled' });
+    // The stopped relay gave its buckets back; the other takes them all.
+    await waitUntil(() => second.ownedBuckets().length === BUCKETS, { timeoutMs: 5_000, what: 'the second relay owning every bucket' });
+    expectAllInOrder(client, sent);
+  });
+});
+
+function trackEvent(userId: string, messageId: string): FerryEvent {
+  const now = new Date().toISOString();
+  return { type: 'track', userId, event: 'E', messageId, properties: {}, receivedAt: now, timestamp: now, rudderId: 'r' } as unknown as FerryEvent;
+}
