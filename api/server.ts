@@ -57,7 +57,7 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
         ops: new SupervisorClient({
           client: new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }),
           taskQueue: env.FERRY_TASK_QUEUE,
-          destinationIds: [...new Set(workspace.sources.flatMap((source) => source.destinations.map((d) => d.id)))],
+          destinationIds: workspace.destinationIds(),
           pool,
         }),
       }

@@ -6,7 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { CliEnv } from '../config/env';
-import { loadWorkspace, type Workspace } from '../config/workspace';
+import { loadWorkspace } from '../config/workspace';
 import { createPool } from '../db/pool';
 import { SupervisorClient, SupervisorUnavailableError, type SupervisorOps } from '../ops/supervisorClient';
 
@@ -14,11 +14,6 @@ export interface ConnectedOps {
   readonly ops: SupervisorOps;
   /** Closes the Temporal connection and the pool. */
   close(): Promise<void>;
-}
-
-/** Every destination id of the workspace, across its sources. */
-export function destinationIdsOf(workspace: Workspace): string[] {
-  return [...new Set(workspace.sources.flatMap((source) => source.destinations.map((d) => d.id)))].sort();
 }
 
 /** Throws ConfigError for a bad workspace file, SupervisorUnavailableError when Temporal cannot be reached. */
@@ -34,7 +29,7 @@ export async function connectOps(env: CliEnv): Promise<ConnectedOps> {
   const ops = new SupervisorClient({
     client: new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }),
     taskQueue: env.FERRY_TASK_QUEUE,
-    destinationIds: destinationIdsOf(workspace),
+    destinationIds: workspace.destinationIds(),
     ...(pool ? { pool } : {}),
   });
   return {

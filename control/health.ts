@@ -26,7 +26,7 @@ export class HealthCounters {
     this.destinations.set(destinationId, counts);
   }
 
-  /** A failure of Ferry's own: a delivery step that threw for a reason other than the destination's answer. */
+  /** A failure of Ferry's own: a delivery step that threw for a reason other than the destination's answer, or a failed workflow task. */
   selfFailure(): void {
     this.selfFailures += 1;
   }

@@ -1,5 +1,6 @@
 import { type NativeConnection, Worker } from '@temporalio/worker';
-import { workflowSource } from './workflowSource';
+import { workflowSinks, workflowSource } from './workflowSource';
+import type { HealthCounters } from '../control/health';
 import type { Activities } from '../activities';
 import type { PipelineSettings, SettingsActivity } from '../workflows/settings';
 
@@ -25,6 +26,8 @@ export interface PipelineWorkerOptions {
   readonly workflowBundlePath?: string;
   /** The bundle's code, built once by a process that runs several workers. */
   readonly workflowCode?: string;
+  /** Where failed workflow tasks are counted for the supervisor; uncounted when unset. */
+  readonly health?: HealthCounters;
 }
 
 /** The worker that runs pipeline workflows and their activities; the same in production and in tests. */
@@ -34,6 +37,7 @@ export function createPipelineWorker(options: PipelineWorkerOptions): Promise<Wo
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...workflowSource(options),
+    sinks: workflowSinks(options.health),
     activities: { ...options.activities, ...settingsActivity(options.settings) },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 200,
     maxConcurrentLocalActivityExecutions: options.maxConcurrentActivities ?? 200,

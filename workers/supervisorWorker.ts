@@ -1,5 +1,6 @@
 import { type NativeConnection, Worker } from '@temporalio/worker';
-import { workflowSource } from './workflowSource';
+import { workflowSinks, workflowSource } from './workflowSource';
+import type { HealthCounters } from '../control/health';
 import type { AlertActivities } from '../activities/alerts';
 import type { ControlActivities } from '../activities/control';
 import type { SupervisorSettingsActivity } from '../workflows/settings';
@@ -15,6 +16,8 @@ export interface SupervisorWorkerOptions {
   readonly workflowBundlePath?: string;
   /** The bundle's code, built once by a process that runs several workers. */
   readonly workflowCode?: string;
+  /** Where failed workflow tasks are counted; uncounted when unset. */
+  readonly health?: HealthCounters;
 }
 
 /**
@@ -27,6 +30,7 @@ export function createSupervisorWorker(options: SupervisorWorkerOptions): Promis
     namespace: options.namespace,
     taskQueue: supervisorTaskQueue(options.taskQueue),
     ...workflowSource(options),
+    sinks: workflowSinks(options.health),
     activities: options.activities,
     maxConcurrentWorkflowTaskExecutions: 4,
     maxConcurrentActivityTaskExecutions: 20,

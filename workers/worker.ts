@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DeliveryProgress } from '../activities/deliver/progress';
 import { PostgresConnections } from '../activities/deliver/warehouse/connections';
@@ -32,6 +32,7 @@ import { HealthReporter } from './healthReporter';
 import { createPipelineWorker } from './pipelineWorker';
 import { createSupervisorWorker } from './supervisorWorker';
 import { installRuntimeLogger } from './runtime';
+import { bundleFerryWorkflows } from './workflowSource';
 
 /** The bundler's info lines are noise in the worker's log; its warnings and errors are kept. */
 function quietBundler(logger: Logger) {
@@ -107,12 +108,13 @@ async function main(env: WorkerEnv): Promise<void> {
   const health = new HealthCounters();
   const alertConfig = alertConfigOf(env);
   // One bundle for both workers: building it takes seconds and memory.
-  const { code: workflowCode } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundler(logger) });
+  const workflowCode = await bundleFerryWorkflows({ logger: quietBundler(logger) });
   const supervisorWorker = await createSupervisorWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.FERRY_TASK_QUEUE,
     workflowCode,
+    health,
     activities: {
       ...createControlActivities({ pool, client }),
       ...createAlertActivities({ config: alertConfig, logger: logger.child({ component: 'alerts' }) }),
@@ -137,6 +139,7 @@ async function main(env: WorkerEnv): Promise<void> {
       health,
     }),
     settings: pipelineSettingsFromEnv(env),
+    health,
     maxConcurrentActivities: env.FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentWorkflowTasks: env.FERRY_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     workflowThreads: env.FERRY_WORKER_WORKFLOW_THREADS,

@@ -1,9 +1,43 @@
-import type { WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
+import type { HealthCounters } from '../control/health';
+import type { FerryHealthSinks } from '../workflows/interceptors';
+
+/** Bundled with the workflow code: every bundle a Ferry worker runs must include them. */
+const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('../workflows/interceptors')];
+
+export interface BundleOptions {
+  readonly logger?: Parameters<typeof bundleWorkflowCode>[0]['logger'];
+  /** Interceptor modules to bundle after Ferry's own (a test's deliberately broken release). @default [] */
+  readonly extraInterceptorModules?: readonly string[];
+}
+
+/** Builds the workflow bundle (workflows/ and its interceptors): seconds of CPU, so once per process or suite. */
+export async function bundleFerryWorkflows(options: BundleOptions = {}): Promise<string> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    // Ferry's first: the outermost interceptor sees what every later one throws.
+    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES, ...(options.extraInterceptorModules ?? [])],
+    logger: options.logger,
+  });
+  return code;
+}
 
 /** Where a worker gets the workflow code: a bundle given as code or as a file, else built from workflows/. */
-export function workflowSource(options: { workflowBundlePath?: string; workflowCode?: string }): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export function workflowSource(options: { workflowBundlePath?: string; workflowCode?: string }): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors'> {
   if (options.workflowCode !== undefined) return { workflowBundle: { code: options.workflowCode } };
   if (options.workflowBundlePath !== undefined) return { workflowBundle: { codePath: options.workflowBundlePath } };
   // Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js when built.
-  return { workflowsPath: require.resolve('../workflows') };
+  return { workflowsPath: require.resolve('../workflows'), interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } };
+}
+
+/**
+ * The sinks the workflow interceptors call. A failed workflow task counts as a failure of Ferry's own
+ * toward degraded mode; never during replay, so a task retried after a restart counts once per attempt.
+ */
+export function workflowSinks(health: HealthCounters | undefined): InjectedSinks<FerryHealthSinks> {
+  return {
+    ferryHealth: {
+      workflowTaskFailed: { fn: () => health?.selfFailure(), callDuringReplay: false },
+    },
+  };
 }

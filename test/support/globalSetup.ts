@@ -7,10 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startStack } from '../../processes/stack';
-
-const ROOT = path.resolve(__dirname, '..', '..');
+import { bundleFerryWorkflows } from '../../workers/workflowSource';
 
 export default async function globalSetup(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-test-'));
@@ -18,9 +16,8 @@ export default async function globalSetup(): Promise<void> {
   fs.chmodSync(dir, 0o755);
   process.env.FERRY_TEST_DIR = dir;
 
-  const bundle = await bundleWorkflowCode({ workflowsPath: path.join(ROOT, 'workflows', 'index.ts'), logger: quietLogger });
   const bundlePath = path.join(dir, 'workflow-bundle.js');
-  fs.writeFileSync(bundlePath, bundle.code);
+  fs.writeFileSync(bundlePath, await bundleFerryWorkflows({ logger: quietLogger }));
   process.env.FERRY_TEST_WORKFLOW_BUNDLE = bundlePath;
 
   if (process.env.FERRY_TEST_TEMPORAL_ADDRESS && process.env.FERRY_TEST_DATABASE_URL) return;

@@ -78,6 +78,8 @@ export interface TestPipelineOptions {
    * alerts to `alertWebhookUrl`. Settings default to TEST_SUPERVISOR_SETTINGS.
    */
   readonly supervisor?: { readonly settings?: Partial<SupervisorSettings>; readonly alertWebhookUrl?: string };
+  /** Workflow code other than the suite's bundle (a deliberately broken release). */
+  readonly workflowBundlePath?: string;
 }
 
 /** Small windows, so that a test sees the breaker act within seconds. */
@@ -112,6 +114,8 @@ export class TestPipeline {
   private reporter?: HealthReporter;
   /** The gateways' log writers' connections, named as the relay expects. */
   private writerPool?: Pool;
+  /** The workflow code the next started worker runs: a test can swap it, as a deployment does. */
+  workflowBundlePath = '';
   /** The database schema this pipeline's tables live in. */
   readonly schema = uniqueId('ferry').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
 
@@ -125,6 +129,7 @@ export class TestPipeline {
 
   private async init(): Promise<void> {
     const infra = testInfra();
+    this.workflowBundlePath = this.options.workflowBundlePath ?? infra.workflowBundlePath;
     this.workspace = parseWorkspace(this.options.workspace, 'test workspace', { compiler: (baseDir) => new TransformationLoader(baseDir) });
     const admin = createPool(infra.databaseUrl, 1);
     await admin.query(`CREATE SCHEMA "${this.schema}"`);
@@ -210,7 +215,8 @@ export class TestPipeline {
         health,
       }),
       settings: this.settings,
-      workflowBundlePath: testInfra().workflowBundlePath,
+      health,
+      workflowBundlePath: this.workflowBundlePath,
     });
     const runs = [this.worker.run()];
     if (supervisor) {
@@ -218,7 +224,8 @@ export class TestPipeline {
         connection: this.nativeConnection,
         namespace: 'default',
         taskQueue: this.taskQueue,
-        workflowBundlePath: testInfra().workflowBundlePath,
+        workflowBundlePath: this.workflowBundlePath,
+        health,
         activities: {
           ...createControlActivities({ pool: this.pool, client: this.client }),
           ...createAlertActivities({ config: alertConfig, logger: pino({ level: 'silent' }) }),
