@@ -12,7 +12,7 @@ import type { HealthCounters } from '../control/health';
 import type { DeliveryRequest } from '../delivery/requests';
 import { decideRetry } from '../delivery/retryPolicy';
 import type { FerryEvent } from '../events/event';
-import { readEvents } from '../log/reader';
+import { readEvents as readLogEvents } from '../log/reader';
 import type { DeliverStepInput, DeliverStepResult, DeliveryFailureDetails, ItemResult, StepItem } from './contract';
 import { DELIVERY_FAILED } from './contract';
 import type { DeadLetterEntry, DeadLetterInput } from './deadLetters';
@@ -47,6 +47,8 @@ export interface DeliverStepDeps {
   };
   /** Counts each attempt for the supervisor's circuit breaker. */
   readonly health?: HealthCounters;
+  /** Where the items' events are read, by their `seq`. @default the log (a re-drive reads dead letters) */
+  readonly readEvents?: (refs: readonly number[]) => Promise<Map<number, FerryEvent>>;
 }
 
 /**
@@ -57,7 +59,20 @@ export interface DeliverStepDeps {
  * Items settled before a retryable failure are reported in the failure's details, so the workflow
  * keeps them settled and retries only from the failing item.
  */
-export function createDeliverStep({ workspace, pool, transform, transports, progress, recordDeadLetters, timeoutMs, now = Date.now, control, parkedLanes, health }: DeliverStepDeps) {
+export function createDeliverStep({
+  workspace,
+  pool,
+  transform,
+  transports,
+  progress,
+  recordDeadLetters,
+  timeoutMs,
+  now = Date.now,
+  control,
+  parkedLanes,
+  health,
+  readEvents = (seqs) => readLogEvents(pool, seqs),
+}: DeliverStepDeps) {
   return async function deliverStep(input: DeliverStepInput): Promise<DeliverStepResult> {
     const { sourceId, workflowId, destinationId, items } = input;
     const lane = { workflowId, destinationId };
@@ -80,10 +95,7 @@ export function createDeliverStep({ workspace, pool, transform, transports, prog
       items.map((i) => i.messageId),
     );
     const unsettled = items.filter((i) => !recorded.has(i.messageId));
-    const events = await readEvents(
-      pool,
-      unsettled.map((i) => i.seq),
-    );
+    const events = await readEvents(unsettled.map((i) => i.seq));
     const destination = workspace.destination(sourceId, destinationId);
     const usable = destination?.enabled ? destination : undefined;
     const outcomes = usable ? await transformAll(transform, sourceId, destinationId, unsettled, events) : new Map<string, TransformOutcome>();

@@ -10,7 +10,7 @@ import type { Workspace } from '../config/workspace';
 import type { HttpDeliveryRequest } from '../delivery/requests';
 import { UserTransformationSandboxes } from '../transformations/pool';
 import { userTransformationBudgetMs } from '../transformations/run';
-import { DELIVERY_FAILED, type DeliverStepInput, type DeliverStepResult } from './contract';
+import { DELIVERY_FAILED, type DeliverStepInput, type DeliverStepResult, type DeliveryFailureDetails } from './contract';
 import { parkedLanesIn } from './control';
 import { createRecordDeadLetters } from './deadLetters';
 import { createDeliverStep } from './deliver';
@@ -19,6 +19,8 @@ import { DeliveryProgress } from './deliver/progress';
 import type { Transport } from './deliver/transport';
 import { PostgresConnections } from './deliver/warehouse/connections';
 import { createLogBookkeeping } from './logBookkeeping';
+import { createReplayActivities, deadLetterEvents } from './replay';
+import type { ReplayLaneOutcome, ReplayLanesInput } from './replayContract';
 import { createTransform } from './transform';
 
 export interface ActivityConfig {
@@ -69,7 +71,7 @@ export function createActivities({
     sandboxes,
     userTransformationBudgetMs: userTransformationBudgetMs(config.transformTimeoutMs, sandboxes.limits.timeoutMs),
   });
-  const deliverStep = createDeliverStep({
+  const stepDeps = {
     workspace,
     pool,
     transform,
@@ -78,19 +80,45 @@ export function createActivities({
     recordDeadLetters: createRecordDeadLetters({ pool }),
     timeoutMs: config.httpTimeoutMs,
     control,
-    parkedLanes: parkedLanesIn(pool),
     health,
-  });
-  return {
-    async deliverStep(input: DeliverStepInput): Promise<DeliverStepResult> {
+  };
+  /** A destination's answer is not Ferry failing; anything else (the database away, a bug) is. */
+  const counted =
+    (step: (input: DeliverStepInput) => Promise<DeliverStepResult>) =>
+    async (input: DeliverStepInput): Promise<DeliverStepResult> => {
       try {
-        return await deliverStep(input);
+        return await step(input);
       } catch (err) {
-        // A destination's answer is not Ferry failing; anything else (the database away, a bug) is.
         if (!(err instanceof ApplicationFailure && err.type === DELIVERY_FAILED)) health?.selfFailure();
         throw err;
       }
+    };
+  // A replay job waits out a pause itself (it polls), so its lanes are never parked for a wake.
+  const replaySteps = {
+    replay: counted(createDeliverStep(stepDeps)),
+    redrive: counted(createDeliverStep({ ...stepDeps, readEvents: deadLetterEvents(pool) })),
+  };
+  return {
+    deliverStep: counted(createDeliverStep({ ...stepDeps, parkedLanes: parkedLanesIn(pool) })),
+    /**
+     * A replay's lanes, many per call: one activity task per user and destination would make the
+     * job's history, not the destination, its bottleneck. A lane's retryable failure is its outcome;
+     * anything else fails the call, which Temporal retries (recorded progress skips what was sent).
+     */
+    async replayDeliverLanes({ kind, lanes }: ReplayLanesInput): Promise<ReplayLaneOutcome[]> {
+      return Promise.all(
+        lanes.map(async (lane): Promise<ReplayLaneOutcome> => {
+          try {
+            return { step: await replaySteps[kind](lane) };
+          } catch (err) {
+            const details = err instanceof ApplicationFailure && err.type === DELIVERY_FAILED ? (err.details?.[0] as DeliveryFailureDetails | undefined) : undefined;
+            if (details) return { failure: details };
+            throw err;
+          }
+        }),
+      );
     },
+    ...createReplayActivities({ pool }),
     ...createLogBookkeeping({ pool }),
   };
 }

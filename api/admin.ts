@@ -10,18 +10,29 @@
  *   POST /admin/destinations/:id/resume
  *   GET  /admin/destinations/:id/stuck?limit=N   users whose delivery there is retrying or paused
  *
- * Each POST answers 200 with the resulting FerryStatus.
+ * Each POST above answers 200 with the resulting FerryStatus. With replays configured:
+ *
+ *   POST /admin/replays   { sourceId, destinationId?, userKey?, from, to, dryRun?, eventsPerSecond?, maxLiveBacklog? }
+ *   POST /admin/redrives  { destinationId, sourceId?, since?, dryRun?, eventsPerSecond?, maxLiveBacklog? }
+ *                         both answer 202 with the job's status; `workflowId` names it
+ *   GET  /admin/jobs/:kind/:id            a replay's or re-drive's JobStatus (kind: replay or redrive)
+ *   POST /admin/jobs/:kind/:id/cancel     cancel it
+ *   POST /admin/reprocess { workflowId, toEventId? }   reset a user workflow so its events are processed again
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import { describeIssues } from '../config/errors';
+import type { ReplayOps } from '../ops/replayClient';
 import type { SupervisorOps } from '../ops/supervisorClient';
+import { REPLAY_KINDS, replayWorkflowId } from '../workflows/replayDefinitions';
 import { queryOf } from './auth';
 import { GatewayError, GatewayErrorType, jsonErrors } from './errors';
 
 export interface AdminOptions {
   readonly ops: SupervisorOps;
+  /** Replays, re-drives and resets. @default none: those routes are 404 */
+  readonly replays?: ReplayOps;
   /** The bearer token every request must carry. */
   readonly token: string;
 }
@@ -47,10 +58,41 @@ export type EmptyBody = z.infer<typeof emptyBodySchema>;
 export const stuckQuerySchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1_000).optional() });
 export type StuckQuery = z.infer<typeof stuckQuerySchema>;
 
+const time = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
+const pacing = {
+  eventsPerSecond: z.number().positive().max(100_000).optional(),
+  maxLiveBacklog: z.number().int().min(0).optional(),
+  dryRun: z.boolean().optional(),
+};
+
+/** Body of POST /admin/replays. */
+export const replayBodySchema = z.strictObject({
+  sourceId: z.string().min(1),
+  destinationId: z.string().min(1).optional(),
+  userKey: z.string().min(1).optional(),
+  from: time,
+  to: time,
+  ...pacing,
+});
+export type ReplayBody = z.infer<typeof replayBodySchema>;
+
+/** Body of POST /admin/redrives. */
+export const redriveBodySchema = z.strictObject({
+  destinationId: z.string().min(1),
+  sourceId: z.string().min(1).optional(),
+  since: time.optional(),
+  ...pacing,
+});
+export type RedriveBody = z.infer<typeof redriveBodySchema>;
+
+/** Body of POST /admin/reprocess. */
+export const reprocessBodySchema = z.strictObject({ workflowId: z.string().min(1), toEventId: z.number().int().positive().optional() });
+export type ReprocessBody = z.infer<typeof reprocessBodySchema>;
+
 /** Query of every other route: none. */
 const noQuerySchema = z.strictObject({});
 
-export function adminRouter({ ops, token }: AdminOptions): Router {
+export function adminRouter({ ops, token, replays }: AdminOptions): Router {
   if (token.length === 0) throw new Error('adminRouter: the admin token must not be empty');
   const router = express.Router();
   // Errors below are JSON; the token is checked before any body is read.
@@ -88,7 +130,52 @@ export function adminRouter({ ops, token }: AdminOptions): Router {
     res.json({ destinationId, users: await ops.stuck(destinationId, limit === undefined ? {} : { limit }) });
   });
 
+  if (replays) addReplayRoutes(router, replays, json);
   return router;
+}
+
+function pacingOf(body: { eventsPerSecond?: number; maxLiveBacklog?: number }) {
+  return {
+    ...(body.eventsPerSecond !== undefined ? { eventsPerSecond: body.eventsPerSecond } : {}),
+    ...(body.maxLiveBacklog !== undefined ? { maxLiveBacklog: body.maxLiveBacklog } : {}),
+  };
+}
+
+function addReplayRoutes(router: Router, replays: ReplayOps, json: RequestHandler): void {
+  router.post('/replays', json, async (req, res) => {
+    const body = check(replayBodySchema, req.body ?? {}, 'body');
+    const { sourceId, destinationId, userKey, from, to, dryRun } = body;
+    res.status(202).json(
+      await replays.replay({ sourceId, from, to, pacing: pacingOf(body), ...(destinationId ? { destinationId } : {}), ...(userKey ? { userKey } : {}), ...(dryRun ? { dryRun } : {}) }),
+    );
+  });
+
+  router.post('/redrives', json, async (req, res) => {
+    const body = check(redriveBodySchema, req.body ?? {}, 'body');
+    const { destinationId, sourceId, since, dryRun } = body;
+    res.status(202).json(await replays.redrive({ destinationId, pacing: pacingOf(body), ...(sourceId ? { sourceId } : {}), ...(since ? { since } : {}), ...(dryRun ? { dryRun } : {}) }));
+  });
+
+  const jobId = (req: Request) => {
+    const kind = REPLAY_KINDS.find((k) => k === req.params.kind);
+    if (!kind) throw new GatewayError(GatewayErrorType.notFound, `no job kind "${String(req.params.kind)}": use replay or redrive`);
+    return replayWorkflowId(kind, String(req.params.id));
+  };
+
+  router.get('/jobs/:kind/:id', async (req, res) => {
+    check(noQuerySchema, queryObject(req), 'query');
+    res.json(await replays.job(jobId(req)));
+  });
+
+  router.post('/jobs/:kind/:id/cancel', json, async (req, res) => {
+    check(emptyBodySchema, req.body ?? {}, 'body');
+    res.json(await replays.cancel(jobId(req)));
+  });
+
+  router.post('/reprocess', json, async (req, res) => {
+    const body = check(reprocessBodySchema, req.body ?? {}, 'body');
+    res.json(await replays.reprocess(body.workflowId, body.toEventId));
+  });
 }
 
 /**

@@ -7,8 +7,7 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Source, Workspace } from '../config/workspace';
 import type { EventType, FerryEvent, RoutedEvent } from '../events/event';
-import type { SupervisorOps } from '../ops/supervisorClient';
-import { adminRouter } from './admin';
+import { adminRouter, type AdminOptions } from './admin';
 import { authenticate, queryOf, sourceFor } from './auth';
 import { cors } from './cors';
 import type { RequestFacts } from './enrich';
@@ -40,7 +39,7 @@ export interface GatewayOptions {
   /** Reported by /health: the mode and the destinations that are not active. @default always 'normal', none paused */
   readonly mode?: ModeSource;
   /** The admin API under /admin (api/admin.ts), behind this bearer token. @default none: /admin/… is 404 */
-  readonly admin?: { readonly ops: SupervisorOps; readonly token: string };
+  readonly admin?: AdminOptions;
   /** Reported by /version. @default package.json and the checkout's git commit */
   readonly version?: VersionInfo;
   /** Per-source token buckets; tests pass one with their own clock. @default a limiter on the monotonic clock */

@@ -1,6 +1,7 @@
 import { FerryError } from '../errors/ferryError';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { JobNotFoundError, ReplayRequestError, UnknownSourceError } from '../ops/replayClient';
 import { SupervisorUnavailableError, UnknownDestinationError } from '../ops/supervisorClient';
 
 /** Why the gateway refused a request. Each maps to one HTTP status in the error handler. */
@@ -88,7 +89,10 @@ function fromBodyParser(err: unknown): GatewayError | undefined {
  * names only what the client sent), an unreachable supervisor without its internals (they are logged).
  */
 function fromSupervisor(err: unknown): GatewayError | undefined {
-  if (err instanceof UnknownDestinationError) return new GatewayError(GatewayErrorType.notFound, err.message, { cause: err });
+  if (err instanceof UnknownDestinationError || err instanceof UnknownSourceError || err instanceof JobNotFoundError) {
+    return new GatewayError(GatewayErrorType.notFound, err.message, { cause: err });
+  }
+  if (err instanceof ReplayRequestError) return new GatewayError(GatewayErrorType.invalidRequest, err.message, { cause: err });
   if (err instanceof SupervisorUnavailableError) {
     return new GatewayError(GatewayErrorType.supervisorUnavailable, 'The supervisor is unavailable, retry later', { cause: err, retryAfterSeconds: 5 });
   }

@@ -16,6 +16,7 @@ import { SupervisorClient } from '../ops/supervisorClient';
 import { createApp } from './app';
 import { createHealthCheck } from './health';
 import { controlModeSource } from './mode';
+import { ReplayClient } from '../ops/replayClient';
 import { resolveVersion } from './version';
 
 export interface RunningGateway {
@@ -51,11 +52,13 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
   // /health reports the mode and paused destinations the supervisor wrote, read at most once a second.
   const mode = controlModeSource(() => readControl(pool));
   // The admin API exists only with a token; it commands the supervisor through Temporal.
+  const adminClient = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const admin = env.FERRY_ADMIN_TOKEN
     ? {
         token: env.FERRY_ADMIN_TOKEN,
+        replays: new ReplayClient({ client: adminClient, taskQueue: env.FERRY_TASK_QUEUE, sources: workspace.destinationsBySource(), pool }),
         ops: new SupervisorClient({
-          client: new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }),
+          client: adminClient,
           taskQueue: env.FERRY_TASK_QUEUE,
           destinationIds: workspace.destinationIds(),
           pool,

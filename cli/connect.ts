@@ -8,10 +8,12 @@ import type { Pool } from 'pg';
 import type { CliEnv } from '../config/env';
 import { loadWorkspace } from '../config/workspace';
 import { createPool } from '../db/pool';
+import { ReplayClient, type ReplayOps } from '../ops/replayClient';
 import { SupervisorClient, SupervisorUnavailableError, type SupervisorOps } from '../ops/supervisorClient';
 
 export interface ConnectedOps {
   readonly ops: SupervisorOps;
+  readonly replays: ReplayOps;
   /** Closes the Temporal connection and the pool. */
   close(): Promise<void>;
 }
@@ -26,14 +28,17 @@ export async function connectOps(env: CliEnv): Promise<ConnectedOps> {
     throw new SupervisorUnavailableError(`cannot reach Temporal at ${env.TEMPORAL_ADDRESS}: ${(err as Error).message}`, { cause: err });
   }
   const pool: Pool | undefined = env.DATABASE_URL ? createPool(env.DATABASE_URL, 2) : undefined;
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const ops = new SupervisorClient({
-    client: new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }),
+    client,
     taskQueue: env.FERRY_TASK_QUEUE,
     destinationIds: workspace.destinationIds(),
     ...(pool ? { pool } : {}),
   });
+  const replays = new ReplayClient({ client, taskQueue: env.FERRY_TASK_QUEUE, sources: workspace.destinationsBySource(), ...(pool ? { pool } : {}) });
   return {
     ops,
+    replays,
     async close() {
       await Promise.allSettled([connection.close(), pool?.end()]);
     },

@@ -9,6 +9,7 @@
  *   ferry pause (--destination ID... | --all) [--reason TEXT] [--json]
  *   ferry resume (--destination ID... | --all) [--json]
  *   ferry stuck --destination ID [--limit N] [--json]
+ *   ferry replay | redrive | job | cancel | reprocess …   (cli/replayCommands.ts)
  *
  * Run it as `npx ferry …` (bin/ferry.js, after `npm run build`) or `npm run -s ferry -- …`.
  * buildProgram()/runCli() take their I/O and the operations as arguments, so tests drive the CLI
@@ -18,7 +19,9 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { cliEnvSchema, parseEnv, type CliEnv } from '../config/env';
 import { ConfigError } from '../config/errors';
 import { SupervisorUnavailableError, UnknownDestinationError, type FerryStatus, type SupervisorOps } from '../ops/supervisorClient';
+import { JobNotFoundError, ReplayRequestError, UnknownSourceError, type ReplayOps } from '../ops/replayClient';
 import { connectOps, type ConnectedOps } from './connect';
+import { addReplayCommands, JobUnfinishedError } from './replayCommands';
 import { palette, renderStatus, renderStuck, type Palette } from './format';
 
 /** The CLI's exit codes; scripts may rely on them. */
@@ -28,10 +31,12 @@ export const EXIT_CODES = {
   error: 1,
   /** Bad arguments (commander's refusals, or pause/resume without a target), or a bad setting in the environment or workspace file. */
   usage: 2,
-  /** A destination id that is not in the workspace; nothing was changed. */
+  /** A destination, source or job id that does not exist; nothing was changed. */
   unknownDestination: 3,
   /** The supervisor, Temporal or the database did not answer; nothing is known to have changed. */
   unavailable: 4,
+  /** A followed replay or re-drive was cancelled, failed or was terminated. */
+  jobUnfinished: 5,
 } as const;
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
@@ -40,8 +45,9 @@ Exit codes:
   ${EXIT_CODES.ok}  ok
   ${EXIT_CODES.error}  unexpected error
   ${EXIT_CODES.usage}  usage error (bad arguments, or a bad environment variable or workspace file)
-  ${EXIT_CODES.unknownDestination}  unknown destination (nothing was changed)
+  ${EXIT_CODES.unknownDestination}  unknown destination, source or job (nothing was changed)
   ${EXIT_CODES.unavailable}  supervisor, Temporal or database unavailable
+  ${EXIT_CODES.jobUnfinished}  the replay or re-drive followed was cancelled, failed or terminated
 
 Environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), FERRY_TASK_QUEUE
 (ferry-pipeline), FERRY_WORKSPACE_CONFIG (the demo workspace), DATABASE_URL (optional: the backlog),
@@ -55,6 +61,8 @@ export interface Output {
 export interface CliDeps {
   /** Connects on first use, so that `--help` and usage errors need no Temporal. */
   readonly ops: () => Promise<SupervisorOps>;
+  /** Replays, re-drives and resets; connects on first use. @default unavailable: those commands fail */
+  readonly replays?: () => Promise<ReplayOps>;
   readonly stdout: Output;
   readonly stderr: Output;
   /** Whether stdout is a terminal: colours (unless NO_COLOR is set) and a progress line for slow listings. */
@@ -171,6 +179,15 @@ export function buildProgram(deps: CliDeps): Command {
       );
     });
 
+  let replaysConnected: Promise<ReplayOps> | undefined;
+  addReplayCommands(program, {
+    replays: () => (replaysConnected ??= deps.replays ? deps.replays() : Promise.reject(new SupervisorUnavailableError('replays are not available here'))),
+    stdout: deps.stdout,
+    stderr: deps.stderr,
+    isTty: deps.isTty,
+    colours,
+  });
+
   for (const command of program.commands) command.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }
@@ -191,7 +208,9 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Ex
 /** The exit code an error stands for. */
 export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
-  if (err instanceof UnknownDestinationError) return EXIT_CODES.unknownDestination;
+  if (err instanceof UnknownDestinationError || err instanceof UnknownSourceError || err instanceof JobNotFoundError) return EXIT_CODES.unknownDestination;
+  if (err instanceof ReplayRequestError) return EXIT_CODES.usage;
+  if (err instanceof JobUnfinishedError) return EXIT_CODES.jobUnfinished;
   if (err instanceof SupervisorUnavailableError || isConnectionError(err)) return EXIT_CODES.unavailable;
   if (err instanceof ConfigError) return EXIT_CODES.usage;
   return EXIT_CODES.error;
@@ -254,19 +273,21 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   } catch (err) {
     envError = err;
   }
-  let connected: ConnectedOps | undefined;
+  let connected: Promise<ConnectedOps> | undefined;
+  const connect = () => {
+    if (!env) return Promise.reject(envError);
+    connected ??= connectOps(env);
+    return connected;
+  };
   const code = await runCli(argv, {
-    ops: async () => {
-      if (!env) throw envError;
-      connected = await connectOps(env);
-      return connected.ops;
-    },
+    ops: async () => (await connect()).ops,
+    replays: async () => (await connect()).replays,
     stdout: process.stdout,
     stderr: process.stderr,
     isTty: process.stdout.isTTY === true,
     backlogKnown: env?.DATABASE_URL !== undefined,
   });
-  await connected?.close();
+  await connected?.then((c) => c.close(), () => undefined);
   process.exitCode = code;
   // Should a closed connection still hold the event loop, do not hang: stdout and stderr are synchronous here.
   setTimeout(() => process.exit(code), 2_000).unref();

@@ -113,6 +113,11 @@ export class Workspace {
   }
 
   /** Every destination id of every source, once each: what operators may pause. */
+  /** Each source's destination ids. */
+  destinationsBySource(): Map<string, string[]> {
+    return new Map(this.sources.map((s) => [s.id, s.destinations.map((d) => d.id)]));
+  }
+
   destinationIds(): string[] {
     return [...new Set(this.sources.flatMap((s) => s.destinations.map((d) => d.id)))].sort();
   }

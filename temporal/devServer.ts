@@ -29,6 +29,11 @@ export interface DevServerOptions {
   readonly logFile?: string;
   /** @default 60000 */
   readonly readyTimeoutMs?: number;
+  /**
+   * More dynamic config, e.g. a low `limit.historyCount.suggestContinueAsNew` so that a test sees
+   * the server's continue-as-new suggestion within seconds. Ignored by a downloaded server.
+   */
+  readonly dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface DevServer {
@@ -72,6 +77,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     // The server hands an activity scheduled by a workflow task straight back to the worker that
     // completed it, saving a poll round trip per activity. Off by default in server 1.29.
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
     ...ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${DEV_SERVER_SEARCH_ATTRIBUTE_TYPES[key.type as keyof typeof DEV_SERVER_SEARCH_ATTRIBUTE_TYPES]}`]),
   ];
   const log = options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';

@@ -85,7 +85,16 @@ interface Breaker {
 
 /** Everything carried across continue-as-new. */
 export interface SupervisorCarry {
-  readonly mode: { mode: PipelineMode; by: Actor; reason?: string; since: number; healthyPeriodMs: number; lastBadAt: number };
+  readonly mode: {
+    mode: PipelineMode;
+    by: Actor;
+    reason?: string;
+    since: number;
+    healthyPeriodMs: number;
+    lastBadAt: number;
+    /** Worker starts before this (epoch ms) no longer count: an operator recovered after them. */
+    countFrom?: number;
+  };
   readonly breakers: ReadonlyArray<readonly [string, Breaker]>;
   readonly buckets: ReadonlyArray<{ at: number; destinations: ReadonlyArray<readonly [string, { attempts: number; failures: number }]>; selfFailures: number }>;
   readonly workerStarts: ReadonlyArray<readonly [string, number]>;
@@ -245,7 +254,20 @@ export class SupervisorState {
   }
 
   private leaveDegraded(by: Actor, reason: string, now: number, effects: Effect[]): void {
-    this.mode = { ...this.mode, mode: 'normal', by, reason: undefined, since: now, healthyPeriodMs: by === 'operator' ? this.settings.healthyPeriodMs : this.mode.healthyPeriodMs };
+    this.mode = {
+      ...this.mode,
+      mode: 'normal',
+      by,
+      reason: undefined,
+      since: now,
+      healthyPeriodMs: by === 'operator' ? this.settings.healthyPeriodMs : this.mode.healthyPeriodMs,
+      countFrom: by === 'operator' ? now : this.mode.countFrom,
+    };
+    if (by === 'operator') {
+      // An operator who recovers has dealt with the cause: the failures and restarts that led here
+      // must not send the pipeline straight back (they are still inside the window).
+      for (const bucket of this.buckets) bucket.selfFailures = 0;
+    }
     effects.push({ type: 'publish' });
     effects.push({ type: 'alert', alert: { kind: 'recovered', dedupKey: 'ferry/pipeline', summary: `Ferry left degraded mode (${reason}); stored events are delivered in order.`, at: now } });
     effects.push({ type: 'wake' });
@@ -353,7 +375,8 @@ export class SupervisorState {
 
   private recentStarts(now: number): number {
     let starts = 0;
-    for (const at of this.workerStarts.values()) if (at > now - this.settings.windowMs) starts += 1;
+    const from = Math.max(now - this.settings.windowMs, (this.mode.countFrom ?? 0) - 1);
+    for (const at of this.workerStarts.values()) if (at > from) starts += 1;
     return starts;
   }
 

@@ -31,6 +31,7 @@ import { LOG_WRITER_APPLICATION, LogWriter } from '../../log/writer';
 import { Relay } from '../../relay/relay';
 import { pipelineWorkflowId } from '../../temporal/names';
 import { createPipelineWorker } from '../../workers/pipelineWorker';
+import { ReplayClient } from '../../ops/replayClient';
 import { createSupervisorWorker } from '../../workers/supervisorWorker';
 import { lanesQuery } from '../../workflows/definitions';
 import type { LaneSnapshot } from '../../workflows/state';
@@ -247,6 +248,11 @@ export class TestPipeline {
   /** What the `ferry` CLI and the admin API use, for this pipeline. */
   ops(): SupervisorClient {
     return new SupervisorClient({ client: this.client, taskQueue: this.taskQueue, destinationIds: this.workspace.destinationIds(), pool: this.pool });
+  }
+
+  /** Replays, re-drives and resets, as the `ferry` CLI and the admin API do them, for this pipeline. */
+  replays(): ReplayClient {
+    return new ReplayClient({ client: this.client, taskQueue: this.taskQueue, sources: this.workspace.destinationsBySource(), pool: this.pool });
   }
 
   /**

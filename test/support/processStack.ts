@@ -77,6 +77,11 @@ export class ContractStack {
     this.gatewayUrl = gateway.url;
   }
 
+  /** Rewrites the workspace file, as an operator deploys a change: processes started from now on read it. */
+  writeWorkspace(workspace: unknown): void {
+    fs.writeFileSync(path.join(this.dir, 'workspace.json'), JSON.stringify(workspace, null, 2));
+  }
+
   /** Starts a(nother) worker process; the first one is also `worker`. */
   async startWorker(env: Record<string, string> = {}): Promise<NodeChild> {
     const worker = await startNode(`worker-${this.workers.length + 1}`, ['--max-old-space-size=512', path.join(PROJECT_ROOT, 'dist', 'workers', 'worker.js')], {

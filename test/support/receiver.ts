@@ -67,6 +67,18 @@ export class Receiver {
     }
   }
 
+  /** Waits until no request has arrived for `quietMs`: after hold(), every sender is waiting on it. */
+  async waitForQuiet(quietMs = 1_000, timeoutMs = 30_000, what = 'the senders to go quiet'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = this.arrivals.length;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, quietMs));
+      if (this.arrivals.length === seen) return;
+      seen = this.arrivals.length;
+      if (Date.now() > deadline) throw new Error(`receiver: timed out after ${timeoutMs} ms waiting for ${what}; requests kept arriving`);
+    }
+  }
+
   /**
    * From now on, requests are received but not answered until release(): a destination that hangs.
    * A client that dies meanwhile had exactly heldCount requests open at this receiver.

@@ -12,6 +12,7 @@ import { createApp, type EventSink, type GatewayOptions } from '../../api/app';
 import { controlModeSource } from '../../api/mode';
 import { parseWorkspace } from '../../config/workspace';
 import type { ControlState } from '../../control/state';
+import { JobNotFoundError, ReplayRequestError, UnknownSourceError, type JobStatus, type RedriveOptions, type ReplayOps, type ReplayOptions, type ResetResult } from '../../ops/replayClient';
 import { MemoryOps, UNAVAILABLE_INTERNALS } from '../support/memoryOps';
 
 const TOKEN = 'admin-token-0123456789abcdef';
@@ -362,5 +363,83 @@ describe('/health: the mode and the destinations that are not active', () => {
   it('is normal with nothing paused without a mode source', async () => {
     const url = await serve();
     expect((await call(url, 'GET', '/health')).json).toMatchObject({ status: 'ok', mode: 'normal', pausedDestinations: [] });
+  });
+});
+
+describe('the replay routes', () => {
+  /** Records what the API asks for and answers as the ReplayClient would, refusing what it would refuse. */
+  class RecordingReplays implements ReplayOps {
+    readonly calls: unknown[] = [];
+    async replay(options: ReplayOptions): Promise<JobStatus> {
+      this.calls.push(['replay', options]);
+      if (options.sourceId !== 'src') throw new UnknownSourceError(options.sourceId);
+      if (options.from >= options.to) throw new ReplayRequestError('the range is empty: --from must be before --to');
+      return { workflowId: 'ferry/replay/r1', state: 'running' };
+    }
+    async redrive(options: RedriveOptions): Promise<JobStatus> {
+      this.calls.push(['redrive', options]);
+      return { workflowId: 'ferry/redrive/d1', state: 'running' };
+    }
+    async job(workflowId: string): Promise<JobStatus> {
+      this.calls.push(['job', workflowId]);
+      if (workflowId !== 'ferry/replay/r1') throw new JobNotFoundError(workflowId);
+      return { workflowId, state: 'running' };
+    }
+    async cancel(workflowId: string): Promise<JobStatus> {
+      this.calls.push(['cancel', workflowId]);
+      return { workflowId, state: 'cancelled' };
+    }
+    async reprocess(workflowId: string, toEventId?: number): Promise<ResetResult> {
+      this.calls.push(['reprocess', workflowId, toEventId]);
+      return { workflowId, previousRunId: 'a', runId: 'b', toEventId: toEventId ?? 4, clearedDeliveries: 3 };
+    }
+  }
+
+  let replays: RecordingReplays;
+  let url: string;
+  beforeEach(async () => {
+    replays = new RecordingReplays();
+    url = await serve({ admin: { ops: new MemoryOps(DESTINATIONS), token: TOKEN, replays } });
+  });
+
+  it('starts a replay with the times parsed, and answers 202 with the job', async () => {
+    const body = { sourceId: 'src', destinationId: 'hook-a', from: '2026-11-26T00:00:00Z', to: '2026-11-26T06:00:00+01:00', eventsPerSecond: 50 };
+    const answer = await call(url, 'POST', '/admin/replays', { token: TOKEN, body });
+    expect(answer).toMatchObject({ status: 202, json: { workflowId: 'ferry/replay/r1', state: 'running' } });
+    expect(replays.calls).toEqual([
+      ['replay', { sourceId: 'src', destinationId: 'hook-a', from: new Date('2026-11-26T00:00:00Z'), to: new Date('2026-11-26T05:00:00Z'), pacing: { eventsPerSecond: 50 } }],
+    ]);
+  });
+
+  it('refuses a bad body, an unknown source and an empty range, and a request without the token', async () => {
+    expect((await call(url, 'POST', '/admin/replays', { token: TOKEN, body: { sourceId: 'src', from: 'yesterday', to: '2026-11-26T00:00:00Z' } })).status).toBe(400);
+    expect((await call(url, 'POST', '/admin/replays', { token: TOKEN, body: { sourceId: 'src', from: '2026-11-26T00:00:00Z', to: '2026-11-27T00:00:00Z', extra: 1 } })).status).toBe(400);
+    expect(await call(url, 'POST', '/admin/replays', { token: TOKEN, body: { sourceId: 'nope', from: '2026-11-26T00:00:00Z', to: '2026-11-27T00:00:00Z' } })).toMatchObject({
+      status: 404,
+      json: { error: expect.stringContaining('unknown source "nope"') },
+    });
+    expect(await call(url, 'POST', '/admin/replays', { token: TOKEN, body: { sourceId: 'src', from: '2026-11-27T00:00:00Z', to: '2026-11-26T00:00:00Z' } })).toMatchObject({
+      status: 400,
+      json: { error: expect.stringContaining('range is empty') },
+    });
+    const calls = replays.calls.length;
+    expect((await call(url, 'POST', '/admin/replays', { body: { sourceId: 'src', from: '2026-11-26T00:00:00Z', to: '2026-11-27T00:00:00Z' } })).status).toBe(401);
+    expect((await call(url, 'POST', '/admin/redrives', { token: 'wrong-token', body: { destinationId: 'hook-a' } })).status).toBe(401);
+    expect(replays.calls.length).toBe(calls);
+  });
+
+  it('reads, cancels and reprocesses jobs by kind and id', async () => {
+    expect(await call(url, 'GET', '/admin/jobs/replay/r1', { token: TOKEN })).toMatchObject({ status: 200, json: { workflowId: 'ferry/replay/r1' } });
+    expect((await call(url, 'GET', '/admin/jobs/replay/zzz', { token: TOKEN })).status).toBe(404);
+    expect((await call(url, 'GET', '/admin/jobs/other/r1', { token: TOKEN })).status).toBe(404);
+    expect(await call(url, 'POST', '/admin/jobs/redrive/d1/cancel', { token: TOKEN })).toMatchObject({ status: 200, json: { workflowId: 'ferry/redrive/d1', state: 'cancelled' } });
+    expect(await call(url, 'POST', '/admin/reprocess', { token: TOKEN, body: { workflowId: 'ferry/src/user:u1', toEventId: 9 } })).toMatchObject({ status: 200, json: { runId: 'b', toEventId: 9 } });
+    expect(await call(url, 'POST', '/admin/redrives', { token: TOKEN, body: { destinationId: 'hook-a', since: '2026-11-20T00:00:00Z', dryRun: true } })).toMatchObject({ status: 202 });
+    expect(replays.calls.at(-1)).toEqual(['redrive', { destinationId: 'hook-a', since: new Date('2026-11-20T00:00:00Z'), dryRun: true, pacing: {} }]);
+  });
+
+  it('does not exist without a replay client', async () => {
+    const without = await serve({ admin: { ops: new MemoryOps(DESTINATIONS), token: TOKEN } });
+    expect((await call(without, 'POST', '/admin/replays', { token: TOKEN, body: {} })).status).toBe(404);
   });
 });

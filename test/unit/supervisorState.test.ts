@@ -108,6 +108,20 @@ describe('degraded mode', () => {
     expect(kinds(state.recover(T0 + 24 * 3_600_000))).toEqual(['publish', 'alert:recovered', 'wake:all']);
   });
 
+  it('forgets, once an operator recovers, the failures and restarts that led to the degraded mode', () => {
+    const state = new SupervisorState(SETTINGS);
+    state.report(report({}, { selfFailures: 10 }), T0);
+    state.report(report({}, { workerId: 'a', startedAt: T0 + 1_000 }), T0 + 1_000);
+    state.report(report({}, { workerId: 'b', startedAt: T0 + 2_000 }), T0 + 2_000);
+    expect(state.status(T0 + 2_000).mode).toBe('degraded');
+    expect(kinds(state.recover(T0 + 5_000))).toContain('alert:recovered');
+    // Both counts are still inside the window, but they are what the operator dealt with.
+    expect(kinds(state.report(report({}, { workerId: 'b', startedAt: T0 + 2_000 }), T0 + 6_000))).toEqual([]);
+    expect(state.status(T0 + 6_000)).toMatchObject({ mode: 'normal', recentSelfFailures: 0, recentWorkerStarts: 0 });
+    // New failures after the recovery count again.
+    expect(kinds(state.report(report({}, { selfFailures: 10 }), T0 + 7_000))).toContain('alert:degraded');
+  });
+
   it('carries its state across continue-as-new', () => {
     const state = new SupervisorState(SETTINGS);
     state.pause('hook', 'maintenance', T0);
