@@ -5,6 +5,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { HealthCounters } from '../control/health';
+import { isUnavailableError } from '../db/unavailable';
 import type { ControlCache } from '../control/state';
 import type { Workspace } from '../config/workspace';
 import type { HttpDeliveryRequest } from '../delivery/requests';
@@ -82,14 +83,18 @@ export function createActivities({
     control,
     health,
   };
-  /** A destination's answer is not Ferry failing; anything else (the database away, a bug) is. */
+  /**
+   * Counts Ferry's own failures toward degraded mode: not a destination's answer, and not Ferry's
+   * database being unreachable either. An outage stops deliveries by itself and /health reports it;
+   * counted, it would also hold the pipeline in degraded mode for a healthy period after it ended.
+   */
   const counted =
     (step: (input: DeliverStepInput) => Promise<DeliverStepResult>) =>
     async (input: DeliverStepInput): Promise<DeliverStepResult> => {
       try {
         return await step(input);
       } catch (err) {
-        if (!(err instanceof ApplicationFailure && err.type === DELIVERY_FAILED)) health?.selfFailure();
+        if (!(err instanceof ApplicationFailure && err.type === DELIVERY_FAILED) && !isUnavailableError(err)) health?.selfFailure();
         throw err;
       }
     };

@@ -4,7 +4,8 @@
  * Then, through the same SupervisorClient the `ferry` CLI uses:
  * - pause: how long after it the last delivery attempt reached the destination (the bound is 5 s);
  * - resume: how long until the first delivery arrives (bound 5 s), until every held event has
- *   arrived, and the drain rate; each user's order is checked.
+ *   arrived, and the drain rate beside the delivery rate of the 10 s before the pause; each user's
+ *   order is checked.
  * The circuit breaker is switched off for the destination, so only the operator's commands act.
  *
  *   npm run build && node dist/bench/pause.js [--users 2000] [--events 3] [--delay-ms 500] [--keep]
@@ -125,6 +126,10 @@ async function main(): Promise<void> {
     say('waiting until a tenth of the events has arrived');
     await waitUntil(() => delivered() >= total / 10, { timeoutMs: 600_000, intervalMs: 200, what: 'a tenth of the events delivered' });
 
+    // The pace before the pause, the yardstick for the drain after the resume.
+    await new Promise((r) => setTimeout(r, 10_000));
+    const paceFrom = Date.now() - 10_000;
+    const paceBeforePause = Math.round(sink.arrivals.filter((a) => a.at >= paceFrom).length / 10);
     const pausedAt = Date.now();
     await ops.pause([DESTINATION], 'pause benchmark');
     const pauseAnsweredMs = Date.now() - pausedAt;
@@ -133,7 +138,7 @@ async function main(): Promise<void> {
     const lastAttempt = Math.max(...sink.arrivals.map((a) => a.at));
     const held = total - delivered();
     const parked = await ops.stuck(DESTINATION, { limit: users });
-    results.pause = { commandMs: pauseAnsweredMs, lastAttemptAfterPauseMs: Math.max(0, lastAttempt - pausedAt), boundMs: 5_000, heldEvents: held, usersListedStuck: parked.length };
+    results.pause = { eventsPerSecondBeforePause: paceBeforePause, commandMs: pauseAnsweredMs, lastAttemptAfterPauseMs: Math.max(0, lastAttempt - pausedAt), boundMs: 5_000, heldEvents: held, usersListedStuck: parked.length };
     say(`pause: ${JSON.stringify(results.pause)}`);
 
     const before = sink.arrivals.length;

@@ -18,6 +18,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { cliEnvSchema, parseEnv, type CliEnv } from '../config/env';
 import { ConfigError } from '../config/errors';
+import { isUnavailableError } from '../db/unavailable';
 import { SupervisorUnavailableError, UnknownDestinationError, type FerryStatus, type SupervisorOps } from '../ops/supervisorClient';
 import { JobNotFoundError, ReplayRequestError, UnknownSourceError, type ReplayOps } from '../ops/replayClient';
 import { connectOps, type ConnectedOps } from './connect';
@@ -211,7 +212,7 @@ export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof UnknownDestinationError || err instanceof UnknownSourceError || err instanceof JobNotFoundError) return EXIT_CODES.unknownDestination;
   if (err instanceof ReplayRequestError) return EXIT_CODES.usage;
   if (err instanceof JobUnfinishedError) return EXIT_CODES.jobUnfinished;
-  if (err instanceof SupervisorUnavailableError || isConnectionError(err)) return EXIT_CODES.unavailable;
+  if (err instanceof SupervisorUnavailableError || isUnavailableError(err)) return EXIT_CODES.unavailable;
   if (err instanceof ConfigError) return EXIT_CODES.usage;
   return EXIT_CODES.error;
 }
@@ -221,19 +222,6 @@ function report(err: unknown, code: ExitCode, deps: CliDeps): void {
   const prefix = code === EXIT_CODES.error ? 'unexpected error: ' : code === EXIT_CODES.unavailable && !(err instanceof SupervisorUnavailableError) ? 'the database is unavailable: ' : '';
   deps.stderr.write(`ferry: ${prefix}${oneLine(message)}\n`);
   if ((deps.env ?? process.env).FERRY_DEBUG) deps.stderr.write(`${describeChain(err)}\n`);
-}
-
-/** Network and PostgreSQL errors that mean "not reachable", however deep in the cause chain. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006']);
-const UNAVAILABLE_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|connection timeout/i;
-
-function isConnectionError(err: unknown, depth = 0): boolean {
-  if (!(err instanceof Error) || depth > 10) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-  if (UNAVAILABLE_MESSAGES.test(err.message)) return true;
-  if (err instanceof AggregateError && err.errors.some((e) => isConnectionError(e, depth + 1))) return true;
-  return isConnectionError(err.cause, depth + 1);
 }
 
 function describeChain(err: unknown): string {

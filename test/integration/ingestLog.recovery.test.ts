@@ -27,8 +27,15 @@ beforeAll(async () => {
         },
       ],
     },
-    // A dead relay's buckets are taken over after this long.
-    env: { FERRY_RELAY_LEASE_MS: '3000' },
+    env: {
+      // A dead relay's buckets are taken over after this long.
+      FERRY_RELAY_LEASE_MS: '3000',
+      // Degraded mode after a few failures of Ferry's own: an outage of its database or of Temporal
+      // must not count as one, or deliveries would stay stopped for a healthy period after it ended.
+      FERRY_DEGRADE_SELF_FAILURES: '3',
+      // ...and a degraded mode entered by mistake would outlast every wait below.
+      FERRY_DEGRADE_HEALTHY_MS: '600000',
+    },
   });
 }, 15 * 60_000);
 
