@@ -20,7 +20,7 @@ import { DeliveryProgress } from './deliver/progress';
 import type { Transport } from './deliver/transport';
 import { PostgresConnections } from './deliver/warehouse/connections';
 import { createLogBookkeeping } from './logBookkeeping';
-import { createReplayActivities, deadLetterEvents } from './replay';
+import { createReplayActivities, deadLetterEvents, markRedriven } from './replay';
 import type { ReplayLaneOutcome, ReplayLanesInput } from './replayContract';
 import { createTransform } from './transform';
 
@@ -111,15 +111,22 @@ export function createActivities({
      * anything else fails the call, which Temporal retries (recorded progress skips what was sent).
      */
     async replayDeliverLanes({ kind, lanes }: ReplayLanesInput): Promise<ReplayLaneOutcome[]> {
+      const runLane = async (lane: DeliverStepInput): Promise<ReplayLaneOutcome> => {
+        try {
+          return { step: await replaySteps[kind](lane) };
+        } catch (err) {
+          const details = err instanceof ApplicationFailure && err.type === DELIVERY_FAILED ? (err.details?.[0] as DeliveryFailureDetails | undefined) : undefined;
+          if (details) return { failure: details };
+          throw err;
+        }
+      };
       return Promise.all(
-        lanes.map(async (lane): Promise<ReplayLaneOutcome> => {
-          try {
-            return { step: await replaySteps[kind](lane) };
-          } catch (err) {
-            const details = err instanceof ApplicationFailure && err.type === DELIVERY_FAILED ? (err.details?.[0] as DeliveryFailureDetails | undefined) : undefined;
-            if (details) return { failure: details };
-            throw err;
-          }
+        lanes.map(async (lane) => {
+          const outcome = await runLane(lane);
+          // Marked here, beside the sends: a call run again after a crash finds the sends recorded
+          // and marks the same rows again.
+          if (kind === 'redrive') await markRedriven(pool, lane.items, 'step' in outcome ? outcome.step.results : outcome.failure.results);
+          return outcome;
         }),
       );
     },

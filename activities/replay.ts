@@ -6,6 +6,7 @@
 import type { Pool } from 'pg';
 import type { FerryEvent } from '../events/event';
 import { userKeyOf } from '../temporal/names';
+import type { ItemResult, StepItem } from './contract';
 import type { RedriveRequest, ReplayCursor, ReplayPage, ReplayPlan, ReplayRequest } from './replayContract';
 
 export interface ReplayPageInput {
@@ -119,12 +120,6 @@ export function createReplayActivities({ pool }: { pool: Pool }) {
       return { deliveries: rows.length, events: rows.length, lines: lines.slice(0, limit), truncated: lines.length > limit };
     },
 
-    /** Marks re-driven dead letters, so a second re-drive of the same range sends nothing. */
-    async markRedriven({ ids }: { ids: readonly number[] }): Promise<void> {
-      if (ids.length === 0) return;
-      await pool.query('UPDATE dead_letters SET replayed_at = now() WHERE id = ANY($1::bigint[])', [ids]);
-    },
-
     /** Log rows not yet relayed, as the live relays last measured them. */
     async liveBacklog(): Promise<number> {
       const { rows } = await pool.query<{ rows: number }>(
@@ -133,6 +128,16 @@ export function createReplayActivities({ pool }: { pool: Pool }) {
       return rows[0]?.rows ?? 0;
     },
   };
+}
+
+/**
+ * Marks the dead letters a re-drive delivered (or filtered), so a second re-drive of the same range
+ * sends nothing. One aborted again stays a dead letter, for the next re-drive.
+ */
+export async function markRedriven(pool: Pool, items: readonly StepItem[], results: readonly ItemResult[]): Promise<void> {
+  const ids = items.filter((_, i) => results[i] !== undefined && results[i].outcome !== 'aborted').map((item) => item.seq);
+  if (ids.length === 0) return;
+  await pool.query('UPDATE dead_letters SET replayed_at = now() WHERE id = ANY($1::bigint[])', [ids]);
 }
 
 /** A re-drive's events: the dead letters' stored events, by dead-letter id. */

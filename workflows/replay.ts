@@ -121,16 +121,16 @@ export async function replayWorkflow(args: ReplayArgs): Promise<ReplayResult> {
         });
         for (const [i, outcome] of outcomes.entries()) {
           const lane = call[i]?.lane;
-          if (lane) await applyOutcome(lane, outcome);
+          if (lane) applyOutcome(lane, outcome);
         }
       });
       show();
     }
   };
 
-  const applyOutcome = async (lane: Lane, outcome: ReplayLaneOutcome): Promise<void> => {
+  const applyOutcome = (lane: Lane, outcome: ReplayLaneOutcome): void => {
     if ('step' in outcome) {
-      await settle(lane, outcome.step.results);
+      settle(lane, outcome.step.results);
       if (!outcome.step.paused) {
         job.running();
         return;
@@ -143,24 +143,17 @@ export async function replayWorkflow(args: ReplayArgs): Promise<ReplayResult> {
     // The destination's answer: the failing item is tried again after the policy's backoff, and
     // aborted (a dead letter) by the step once the policy gives up.
     const { failure } = outcome;
-    await settle(lane, failure.results);
+    settle(lane, failure.results);
     const [failing] = lane.items;
     if (failing) lane.items[0] = { ...failing, attempts: failing.attempts + 1, firstFailureAt: failing.firstFailureAt ?? failure.failedAt };
     lane.retryAt = Math.max(Date.now(), failure.failedAt) + failure.retryInMs;
   };
 
-  const settle = async (lane: Lane, results: readonly ItemResult[]): Promise<void> => {
+  const settle = (lane: Lane, results: readonly ItemResult[]): void => {
     if (results.length === 0) return;
-    const settledItems = lane.items.slice(0, results.length);
     lane.items = lane.items.slice(results.length);
     lane.settled += results.length;
     job.settled(results);
-    if (request.kind === 'redrive') {
-      // Marked once delivered (or filtered): a second re-drive sends nothing. One aborted again is a
-      // dead letter again, for the next re-drive.
-      const ids = settledItems.filter((_, i) => results[i]?.outcome !== 'aborted').map((item) => item.seq);
-      await reads.markRedriven({ ids });
-    }
     show();
   };
 

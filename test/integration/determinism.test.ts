@@ -128,7 +128,7 @@ const COVERAGE: ReadonlyArray<[string, (run: RunFacts) => boolean]> = [
     replayJob((run) => run.activities.some((a) => a.type === 'replayDeliverLanes') && run.eventTypes.has(EventType.EVENT_TYPE_TIMER_FIRED) && completed(run)),
   ],
   ['replay: a dry run that only counts', replayJob((run) => run.activities.some((a) => a.type === 'replayPlan') && !run.activities.some((a) => a.type === 'replayDeliverLanes') && completed(run))],
-  ['replay: a re-drive marking what it re-sent', replayJob((run) => run.activities.some((a) => a.type === 'markRedriven' && ((a.input as { ids?: unknown[] }).ids ?? []).length > 0))],
+  ['replay: a re-drive of dead letters', replayJob((run) => run.activities.some((a) => a.type === 'replayDeliverLanes' && (a.input as { kind?: string }).kind === 'redrive') && completed(run))],
 ];
 
 describe('workflow determinism', () => {
