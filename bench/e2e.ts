@@ -21,15 +21,10 @@
  * its node flags, e.g. to add --cpu-prof.
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { startNode } from '../processes/children';
-import { freePort } from '../processes/ports';
-import { startStack } from '../processes/stack';
 import { Ledger, type LedgerReport } from './support/ledger';
-import { benchDir, cpuSeconds, memoryMb, percentile, ROOT, say, startSink } from './support/stack';
+import { benchDir, cpuSeconds, memoryMb, percentile, say, startFerry, startSink } from './support/stack';
 
 const WRITE_KEY = 'bench-write-key';
 const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
@@ -65,36 +60,18 @@ async function main(): Promise<void> {
   const dir = benchDir();
   const sinks = await Promise.all(Array.from({ length: Number(values.destinations) }, () => startSink()));
   const ledger = new Ledger(sinks);
-  const workspaceFile = path.join(dir, 'workspace.json');
-  fs.writeFileSync(
-    workspaceFile,
-    JSON.stringify({
-      sources: [
-        {
-          id: 'e2e',
-          writeKey: WRITE_KEY,
-          enabled: true,
-          destinations: sinks.map((sink, i) => ({ id: `hook-${i}`, enabled: true, destinationDefinition: { name: 'WEBHOOK' }, config: { webhookUrl: sink.url } })),
-        },
-      ],
-    }),
-  );
-
-  say(`starting the stack in ${dir}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const stack = await startStack(dir);
-  const port = await freePort();
-  const env = {
-    TEMPORAL_ADDRESS: stack.temporalAddress,
-    DATABASE_URL: stack.databaseUrl,
-    FERRY_WORKSPACE_CONFIG: workspaceFile,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
+  const workspace = {
+    sources: [
+      {
+        id: 'e2e',
+        writeKey: WRITE_KEY,
+        enabled: true,
+        destinations: sinks.map((sink, i) => ({ id: `hook-${i}`, enabled: true, destinationDefinition: { name: 'WEBHOOK' }, config: { webhookUrl: sink.url } })),
+      },
+    ],
   };
-  const workerArgs = [...(process.env.BENCH_WORKER_NODE_ARGS ?? '--max-old-space-size=512').split(' '), path.join(ROOT, 'dist', 'workers', 'worker.js')];
-  const worker = await startNode('worker', workerArgs, { env, readyText: 'worker running', logFile: path.join(dir, 'worker.log') });
-  const gateway = await startNode('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], { env, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
-  const gatewayUrl = `http://127.0.0.1:${port}`;
+  const ferry = await startFerry(dir, workspace, { workerNodeArgs: (process.env.BENCH_WORKER_NODE_ARGS ?? '--max-old-space-size=512').split(' ') });
+  const { stack, worker, gateway, gatewayUrl } = ferry;
   const pids: Record<string, number | undefined> = { worker: worker.child.pid, gateway: gateway.child.pid, temporal: stack.pids.temporal, postgres: stack.pids.postgres };
   const results: Record<string, unknown> = { users: options.users, destinations: sinks.length };
 
@@ -125,9 +102,7 @@ async function main(): Promise<void> {
       say(`active: ${JSON.stringify(results.active)}`);
     }
   } finally {
-    await gateway.stop();
-    await worker.stop();
-    await stack.process.stop(60_000);
+    await ferry.stop();
     await Promise.all(sinks.map((s) => s.close()));
     if (!values.keep) fs.rmSync(dir, { recursive: true, force: true });
     else say(`kept ${dir}`);

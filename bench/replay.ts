@@ -10,17 +10,12 @@
  *   npm run build && node dist/bench/replay.js [--users 200] [--events 4000] [--rate 500] [--live-rate 20] [--baseline-s 10] [--keep]
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { createPool } from '../db/pool';
 import { ReplayClient } from '../ops/replayClient';
-import { startNode } from '../processes/children';
-import { freePort } from '../processes/ports';
-import { startStack } from '../processes/stack';
 import { waitUntil } from '../processes/wait';
-import { benchDir, percentile, ROOT, say, startSink } from './support/stack';
+import { benchDir, percentile, say, startFerry, startSink } from './support/stack';
 
 const SOURCE = 'replay-bench';
 const WRITE_KEY = 'replay-bench-key';
@@ -44,9 +39,8 @@ async function main(): Promise<void> {
   const [users, events, rate, liveRate, baselineS] = [values.users, values.events, values.rate, values['live-rate'], values['baseline-s']].map(Number) as [number, number, number, number, number];
   const [live, archive] = [await startSink(), await startSink()];
   const dir = benchDir();
-  const workspaceFile = path.join(dir, 'workspace.json');
   const webhook = (id: string, url: string) => ({ id, enabled: true, destinationDefinition: { name: 'WEBHOOK' }, config: { webhookUrl: url }, breaker: { minAttempts: 1_000_000_000 } });
-  fs.writeFileSync(workspaceFile, JSON.stringify({ sources: [{ id: SOURCE, writeKey: WRITE_KEY, enabled: true, destinations: [webhook('live', live.url), webhook('archive', archive.url)] }] }));
+  const workspace = { sources: [{ id: SOURCE, writeKey: WRITE_KEY, enabled: true, destinations: [webhook('live', live.url), webhook('archive', archive.url)] }] };
 
   const liveArrivals = new Map<string, number>();
   live.onBody((body, at) => {
@@ -56,18 +50,14 @@ async function main(): Promise<void> {
   const archived: Array<{ user: string; n: number; messageId: string }> = [];
   archive.onBody((body) => archived.push({ user: String(body.userId), n: Number((body.properties as { n?: number } | undefined)?.n), messageId: String(body.messageId) }));
 
-  say(`starting the stack in ${dir}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const stack = await startStack(dir);
-  const port = await freePort();
-  const env = { TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl, FERRY_WORKSPACE_CONFIG: workspaceFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' };
-  const worker = await startNode('worker', ['--max-old-space-size=512', path.join(ROOT, 'dist', 'workers', 'worker.js')], { env, readyText: 'worker running', logFile: path.join(dir, 'worker.log') });
-  const gateway = await startNode('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], { env, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
+  const ferry = await startFerry(dir, workspace);
+  const { stack, gatewayUrl } = ferry;
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const pool = createPool(stack.databaseUrl, 2);
   const replays = new ReplayClient({ client: new Client({ connection }), taskQueue: 'ferry-pipeline', sources: new Map([[SOURCE, ['live', 'archive']]]), pool });
   const auth = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
   const post = async (pathname: string, body: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${port}${pathname}`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${gatewayUrl}${pathname}`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (res.status !== 200) throw new Error(`the gateway answered ${res.status}`);
   };
   const results: Record<string, unknown> = { users, events, replayRate: rate, liveRate };
@@ -154,9 +144,7 @@ async function main(): Promise<void> {
   } finally {
     await pool.end();
     await connection.close();
-    await gateway.stop();
-    await worker.stop();
-    await stack.process.stop(60_000);
+    await ferry.stop();
     await Promise.all([live.close(), archive.close()]);
     if (!values.keep) fs.rmSync(dir, { recursive: true, force: true });
     else say(`kept ${dir}`);

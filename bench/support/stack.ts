@@ -1,12 +1,16 @@
 /**
- * Pieces the benchmarks share beyond the process helpers in processes/: a temp dir, CPU and memory
- * readings from /proc, percentiles, and a webhook sink that records what arrives.
+ * Pieces the benchmarks share beyond the process helpers in processes/: a temp dir, Ferry started as
+ * `npm start` runs it, CPU and memory readings from /proc, percentiles, and a webhook sink that
+ * records what arrives.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { type NodeChild, startNode } from '../../processes/children';
+import { freePort } from '../../processes/ports';
+import { type Stack, startStack } from '../../processes/stack';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -17,6 +21,41 @@ export function benchDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
   fs.chmodSync(dir, 0o755);
   return dir;
+}
+
+export interface Ferry {
+  readonly stack: Stack;
+  readonly worker: NodeChild;
+  readonly gateway: NodeChild;
+  readonly gatewayUrl: string;
+  /** Stops the gateway, the worker, then Temporal and PostgreSQL. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Ferry in `dir` as `npm start` runs it: Temporal and PostgreSQL, then a worker (with npm start's heap
+ * cap, or `workerNodeArgs`) and a gateway as processes of their own, on `workspace`.
+ */
+export async function startFerry(dir: string, workspace: unknown, { workerNodeArgs = ['--max-old-space-size=512'] }: { workerNodeArgs?: readonly string[] } = {}): Promise<Ferry> {
+  const workspaceFile = path.join(dir, 'workspace.json');
+  fs.writeFileSync(workspaceFile, JSON.stringify(workspace));
+  say(`starting the stack in ${dir}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const stack = await startStack(dir);
+  const port = await freePort();
+  const env = { TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl, FERRY_WORKSPACE_CONFIG: workspaceFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' };
+  const worker = await startNode('worker', [...workerNodeArgs, path.join(ROOT, 'dist', 'workers', 'worker.js')], { env, readyText: 'worker running', logFile: path.join(dir, 'worker.log') });
+  const gateway = await startNode('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], { env, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
+  return {
+    stack,
+    worker,
+    gateway,
+    gatewayUrl: `http://127.0.0.1:${port}`,
+    async stop() {
+      await gateway.stop();
+      await worker.stop();
+      await stack.process.stop(60_000);
+    },
+  };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -50,15 +89,19 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-/** A webhook destination that answers 200 at once and hands each body to its listener. */
-export function startSink(): Promise<Sink> {
+/**
+ * A webhook destination that hands each body to its listeners as it arrives, and answers 200 at once
+ * or, for a slow destination, after `delayMs`.
+ */
+export function startSink({ delayMs = 0 }: { delayMs?: number } = {}): Promise<Sink> {
   const listeners: Array<(body: Record<string, unknown>, at: number) => void> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const at = Date.now();
-      res.writeHead(200).end('ok');
+      if (delayMs > 0) setTimeout(() => res.writeHead(200).end('ok'), delayMs);
+      else res.writeHead(200).end('ok');
       try {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
         for (const listener of listeners) listener(body, at);
