@@ -5,17 +5,10 @@
  */
 import type { ItemResult, StepItem } from '../activities/contract';
 import { comparePositions, LOG_START, type LogPosition } from '../log/position';
-import type { LogSignalInput } from './definitions';
+import type { LogRef, LogSignalInput } from './definitions';
 
 /** What the workflow knows of a pending event: its place in the log and what operators may see. */
-export interface PendingRef {
-  readonly xid: string;
-  readonly seq: number;
-  readonly messageId: string;
-  readonly type: string;
-  readonly event?: string;
-  readonly loggedAt: number;
-}
+export type PendingRef = Omit<LogRef, 'route'>;
 
 interface LaneItem {
   readonly seq: number;

@@ -2,7 +2,8 @@
  * Ordered, durable delivery semantics through the real gateway, worker, dev server and webhooks.
  */
 import { waitUntil } from '../../processes/wait';
-import { Receiver } from '../support/receiver';
+import { perTest } from '../support/perTest';
+import type { Receiver } from '../support/receiver';
 import { TestPipeline, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
 
 type Tracked = { userId: string; event: string; messageId: string; properties: { n: number } };
@@ -21,19 +22,8 @@ function numbersFor(receiver: Receiver, userId: string): number[] {
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('ordered delivery', () => {
-  let pipeline: TestPipeline | undefined;
-  const receivers: Receiver[] = [];
-  const receiver = async () => {
-    const r = await Receiver.start();
-    receivers.push(r);
-    return r;
-  };
-
-  afterEach(async () => {
-    await pipeline?.close();
-    pipeline = undefined;
-    await Promise.all(receivers.splice(0).map((r) => r.close()));
-  });
+  const scope = perTest();
+  const { receiver } = scope;
 
   it('holds a failing lane in order while another destination of the same user keeps flowing', async () => {
     const slow = await receiver();
@@ -41,13 +31,13 @@ describe('ordered delivery', () => {
     // The 3rd event fails twice with 503, then succeeds.
     slow.respond(({ body, attempt }) => ((body as Tracked).properties.n === 3 && attempt <= 2 ? { status: 503 } : { status: 200 }));
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [
         webhookDestination('slow', slow.url, { initialBackoffMs: 1_000, maxBackoffMs: 1_000 }),
         webhookDestination('fast', fast.url),
       ]),
     });
-    await sendInOrder(pipeline, writeKey, 'alice', 10);
+    await sendInOrder(scope.pipeline, writeKey, 'alice', 10);
 
     await fast.waitFor((r) => r.delivered.length === 10, 30_000, 'fast lane to get all 10');
     await slow.waitFor((r) => r.delivered.length === 10, 30_000, 'slow lane to get all 10');
@@ -68,8 +58,8 @@ describe('ordered delivery', () => {
     const hook = await receiver();
     hook.respond(({ body }) => ((body as Tracked).properties.n === 2 ? { status: 400, body: 'bad field: plan' } : { status: 200 }));
     const [sourceId, writeKey, destinationId] = [uniqueId('src'), uniqueId('wk'), uniqueId('dest')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination(destinationId, hook.url)]) });
-    await sendInOrder(pipeline, writeKey, 'bob', 4);
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination(destinationId, hook.url)]) });
+    await sendInOrder(scope.pipeline, writeKey, 'bob', 4);
 
     await hook.waitFor((r) => r.delivered.length === 3, 30_000, '3 deliveries');
     expect(numbersFor(hook, 'bob')).toEqual([1, 3, 4]);
@@ -77,14 +67,14 @@ describe('ordered delivery', () => {
 
     let rows: Array<Record<string, unknown>> = [];
     for (let i = 0; i < 100 && rows.length === 0; i++) {
-      rows = await pipeline.deadLetters(destinationId);
+      rows = await scope.pipeline.deadLetters(destinationId);
       if (rows.length === 0) await new Promise((r) => setTimeout(r, 100));
     }
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
       source_id: sourceId,
       destination_id: destinationId,
-      workflow_id: pipeline.workflowId(sourceId, 'bob'),
+      workflow_id: scope.pipeline.workflowId(sourceId, 'bob'),
       stage: 'deliver',
       attempts: 1,
       last_status: 400,
@@ -93,7 +83,7 @@ describe('ordered delivery', () => {
       event: expect.objectContaining({ event: 'e2', userId: 'bob' }),
       payload: [expect.objectContaining({ kind: 'http', url: hook.url })],
     });
-    const lanes = await pipeline.lanes(pipeline.workflowId(sourceId, 'bob'));
+    const lanes = await scope.pipeline.lanes(scope.pipeline.workflowId(sourceId, 'bob'));
     expect(lanes).toEqual([expect.objectContaining({ destinationId, depth: 0, delivered: 3, aborted: 1 })]);
   });
 
@@ -103,8 +93,8 @@ describe('ordered delivery', () => {
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
     // The configured backoff (200 ms) is far shorter than Retry-After, so only the header can explain
     // the wait; the cap (5 s) lets the header's 2 s stand.
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url, { initialBackoffMs: 200, maxBackoffMs: 5_000 })]) });
-    await sendInOrder(pipeline, writeKey, 'carol', 1);
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url, { initialBackoffMs: 200, maxBackoffMs: 5_000 })]) });
+    await sendInOrder(scope.pipeline, writeKey, 'carol', 1);
     await hook.waitFor((r) => r.delivered.length === 1, 30_000, 'the retried delivery');
     const [first, second] = hook.requests;
     expect(first!.status).toBe(429);
@@ -117,12 +107,12 @@ describe('ordered delivery', () => {
     let healthy = false;
     hook.respond(() => (healthy ? { status: 200 } : { status: 502, body: 'upstream down' }));
     const [sourceId, writeKey, destinationId] = [uniqueId('src'), uniqueId('wk'), uniqueId('dest')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination(destinationId, hook.url)]) });
-    await sendInOrder(pipeline, writeKey, 'dave', 3);
-    const workflowId = pipeline.workflowId(sourceId, 'dave');
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination(destinationId, hook.url)]) });
+    await sendInOrder(scope.pipeline, writeKey, 'dave', 3);
+    const workflowId = scope.pipeline.workflowId(sourceId, 'dave');
 
     await hook.waitFor((r) => r.requests.length >= 2, 30_000, 'two failed attempts');
-    const lanes = await pipeline.lanes(workflowId);
+    const lanes = await scope.pipeline.lanes(workflowId);
     expect(lanes).toHaveLength(1);
     expect(lanes[0]).toMatchObject({ destinationId, depth: 3, head: { type: 'track', event: 'e1' }, lastStatus: 502, lastError: 'HTTP 502: upstream down' });
     expect(lanes[0]!.attempts).toBeGreaterThanOrEqual(1);
@@ -130,7 +120,7 @@ describe('ordered delivery', () => {
     const stuckQuery = `FerryStuckDestinations = '${destinationId}'`;
     await eventually(async () => {
       const found = [];
-      for await (const wf of pipeline!.client.workflow.list({ query: stuckQuery })) found.push(wf.workflowId);
+      for await (const wf of scope.pipeline!.client.workflow.list({ query: stuckQuery })) found.push(wf.workflowId);
       expect(found).toEqual([workflowId]);
     });
 
@@ -139,7 +129,7 @@ describe('ordered delivery', () => {
     expect(numbersFor(hook, 'dave')).toEqual([1, 2, 3]);
     await eventually(async () => {
       const found = [];
-      for await (const wf of pipeline!.client.workflow.list({ query: stuckQuery })) found.push(wf.workflowId);
+      for await (const wf of scope.pipeline!.client.workflow.list({ query: stuckQuery })) found.push(wf.workflowId);
       expect(found).toEqual([]);
     });
   });
@@ -147,11 +137,11 @@ describe('ordered delivery', () => {
   it('delivers a duplicate messageId once', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
     const event = { userId: 'erin', event: 'Paid', messageId: 'm-dup-1', properties: { n: 1 } };
-    expect((await pipeline.post('/v1/track', event, writeKey)).status).toBe(200);
-    expect((await pipeline.post('/v1/track', event, writeKey)).status).toBe(200);
-    expect((await pipeline.post('/v1/track', { ...event, messageId: 'm-2', properties: { n: 2 } }, writeKey)).status).toBe(200);
+    expect((await scope.pipeline.post('/v1/track', event, writeKey)).status).toBe(200);
+    expect((await scope.pipeline.post('/v1/track', event, writeKey)).status).toBe(200);
+    expect((await scope.pipeline.post('/v1/track', { ...event, messageId: 'm-2', properties: { n: 2 } }, writeKey)).status).toBe(200);
     await hook.waitFor((r) => r.delivered.length >= 2, 30_000, 'two deliveries');
     await new Promise((r) => setTimeout(r, 500));
     expect(numbersFor(hook, 'erin')).toEqual([1, 2]);
@@ -162,29 +152,29 @@ describe('ordered delivery', () => {
     // Slow enough that events are still queued when a run hands over to the next.
     hook.respond(() => ({ status: 200, delayMs: 20 }));
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
       settings: { continueAsNewAfterSignals: 1, maxBatchSize: 3 },
     });
     // Four phases of 10 events: the relay coalesces a phase's events into one or a few signals, and
     // every signal makes the run hand over, so each phase hands over at least once, whatever the timing.
     for (let phase = 0; phase < 4; phase++) {
-      await sendInOrder(pipeline, writeKey, 'frank', 10, phase * 10 + 1);
+      await sendInOrder(scope.pipeline, writeKey, 'frank', 10, phase * 10 + 1);
       await hook.waitFor((r) => r.delivered.length === (phase + 1) * 10, 60_000, `phase ${phase + 1} deliveries`);
     }
     expect(numbersFor(hook, 'frank')).toEqual(range(1, 40));
 
-    const workflowId = pipeline.workflowId(sourceId, 'frank');
+    const workflowId = scope.pipeline.workflowId(sourceId, 'frank');
     const runs: string[] = [];
     await eventually(async () => {
       runs.length = 0;
-      for await (const wf of pipeline!.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
+      for await (const wf of scope.pipeline!.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
       expect(runs.length).toBeGreaterThanOrEqual(4);
     });
     // At least one hand-over carried events that were still pending, in its continue-as-new input.
     let carried = 0;
     for (const runId of runs) {
-      const history = await pipeline.client.workflow.getHandle(workflowId, runId).fetchHistory();
+      const history = await scope.pipeline.client.workflow.getHandle(workflowId, runId).fetchHistory();
       for (const event of history.events ?? []) {
         const data = event.workflowExecutionContinuedAsNewEventAttributes?.input?.payloads?.[0]?.data;
         if (!data) continue;
@@ -198,28 +188,28 @@ describe('ordered delivery', () => {
   it('finishes an idle run, and the next event starts a new one', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
       settings: { idleTimeoutMs: 500 },
     });
-    await sendInOrder(pipeline, writeKey, 'gina', 1);
+    await sendInOrder(scope.pipeline, writeKey, 'gina', 1);
     await hook.waitFor((r) => r.delivered.length === 1);
-    const handle = pipeline.client.workflow.getHandle(pipeline.workflowId(sourceId, 'gina'));
+    const handle = scope.pipeline.client.workflow.getHandle(scope.pipeline.workflowId(sourceId, 'gina'));
     await handle.result();
     expect((await handle.describe()).status.name).toBe('COMPLETED');
 
-    await sendInOrder(pipeline, writeKey, 'gina', 1, 2);
+    await sendInOrder(scope.pipeline, writeKey, 'gina', 1, 2);
     await hook.waitFor((r) => r.delivered.length === 2);
     expect(numbersFor(hook, 'gina')).toEqual([1, 2]);
-    expect((await pipeline.client.workflow.getHandle(handle.workflowId).describe()).status.name).toBe('RUNNING');
+    expect((await scope.pipeline.client.workflow.getHandle(handle.workflowId).describe()).status.name).toBe('RUNNING');
   });
   it('gives up on an event once its retry window has passed and it was tried enough, then moves on', async () => {
     const hook = await receiver();
     hook.respond(() => ({ status: 503, body: 'still down' }));
     const [sourceId, writeKey, destinationId] = [uniqueId('src'), uniqueId('wk'), uniqueId('dest')];
     const retry = { initialBackoffMs: 200, maxBackoffMs: 400, windowMs: 1_500, minAttempts: 3 };
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination(destinationId, hook.url, retry)]) });
-    await sendInOrder(pipeline, writeKey, 'hana', 2);
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination(destinationId, hook.url, retry)]) });
+    await sendInOrder(scope.pipeline, writeKey, 'hana', 2);
 
     const attemptsOf = (n: number) => hook.requests.filter((r) => (r.body as Tracked).properties.n === n);
     await hook.waitFor(() => attemptsOf(2).length >= 3, 60_000, 'the second event to be tried three times');
@@ -228,8 +218,8 @@ describe('ordered delivery', () => {
     expect(first.at(-1)!.at - first[0]!.at).toBeGreaterThanOrEqual(retry.windowMs);
     // Given up, the first event is never tried again, and the lane moves on to the second.
     expect(first.at(-1)!.at).toBeLessThanOrEqual(second[0]!.at);
-    await waitUntilRows(pipeline, destinationId, 2);
-    const rows = await pipeline.deadLetters(destinationId);
+    await waitUntilRows(scope.pipeline, destinationId, 2);
+    const rows = await scope.pipeline.deadLetters(destinationId);
     expect(rows[0]).toMatchObject({ stage: 'deliver', last_status: 503, reason: expect.stringMatching(/^gave up after \d+ attempts over \d+ s \(retry window 2 s\)/) });
     expect(rows[0]!.attempts).toBe(first.length);
   });
@@ -242,16 +232,16 @@ describe('ordered delivery', () => {
     hook.respond(() => ({ status: 503 }));
     const [sourceId, writeKey, destinationId] = [uniqueId('src'), uniqueId('wk'), uniqueId('dest')];
     const destination = webhookDestination(destinationId, hook.url, { initialBackoffMs: 300, maxBackoffMs: 300 }) as Record<string, unknown>;
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [destination]) });
-    await sendInOrder(pipeline, writeKey, 'ivan', 3);
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [destination]) });
+    await sendInOrder(scope.pipeline, writeKey, 'ivan', 3);
     await hook.waitFor((r) => r.requests.length >= 2, 30_000, 'failed attempts');
 
-    await pipeline.restartWorker(workspaceWith(sourceId, writeKey, change(destination)));
+    await scope.pipeline.restartWorker(workspaceWith(sourceId, writeKey, change(destination)));
     const callsAtRestart = hook.requests.length;
-    await waitUntilRows(pipeline, destinationId, 3);
+    await waitUntilRows(scope.pipeline, destinationId, 3);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(hook.requests.length).toBe(callsAtRestart);
-    const rows = await pipeline.deadLetters(destinationId);
+    const rows = await scope.pipeline.deadLetters(destinationId);
     expect(rows.map((r) => [(r.event as Tracked).properties.n, r.reason])).toEqual([1, 2, 3].map((n) => [n, `destination ${destinationId} ${why}`]));
   });
 
@@ -261,21 +251,21 @@ describe('ordered delivery', () => {
     // the run hand over to a new one more than once.
     hook.respond(({ body, attempt }) => ((body as Tracked).properties.n === 1 && attempt === 1 ? { status: 503, headers: { 'retry-after': '3' } } : { status: 200 }));
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url, { initialBackoffMs: 200, maxBackoffMs: 10_000 })]),
       settings: { continueAsNewAfterSignals: 2 },
     });
-    await sendInOrder(pipeline, writeKey, 'jules', 1);
+    await sendInOrder(scope.pipeline, writeKey, 'jules', 1);
     await hook.waitFor((r) => r.requests.length === 1, 30_000, 'the refused first attempt');
-    const firstRun = (await pipeline.client.workflow.getHandle(pipeline.workflowId(sourceId, 'jules')).describe()).runId;
-    await sendInOrder(pipeline, writeKey, 'jules', 6, 2);
+    const firstRun = (await scope.pipeline.client.workflow.getHandle(scope.pipeline.workflowId(sourceId, 'jules')).describe()).runId;
+    await sendInOrder(scope.pipeline, writeKey, 'jules', 6, 2);
 
     await hook.waitFor((r) => r.delivered.length === 7, 30_000, 'all seven events');
     const [refused, retried] = hook.requests;
     expect((retried!.body as Tracked).properties.n).toBe(1);
     expect(retried!.at - refused!.at).toBeGreaterThanOrEqual(3_000);
     expect(numbersFor(hook, 'jules')).toEqual(range(1, 7));
-    const lastRun = (await pipeline.client.workflow.getHandle(pipeline.workflowId(sourceId, 'jules')).describe()).runId;
+    const lastRun = (await scope.pipeline.client.workflow.getHandle(scope.pipeline.workflowId(sourceId, 'jules')).describe()).runId;
     expect(lastRun).not.toBe(firstRun);
   });
 });

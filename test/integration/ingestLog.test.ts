@@ -7,33 +7,22 @@ import { bucketOf } from '../../log/buckets';
 import { LOG_WRITER_APPLICATION } from '../../log/writer';
 import { waitUntil } from '../../processes/wait';
 import { TEST_BUCKETS, TestPipeline, testInfra, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
-import { Receiver } from '../support/receiver';
+import { perTest } from '../support/perTest';
 
 type Json = Record<string, unknown>;
 
 describe('the ingest log', () => {
-  let pipeline: TestPipeline | undefined;
-  const receivers: Receiver[] = [];
-  const receiver = async () => {
-    const r = await Receiver.start();
-    receivers.push(r);
-    return r;
-  };
-
-  afterEach(async () => {
-    await pipeline?.close();
-    pipeline = undefined;
-    await Promise.all(receivers.splice(0).map((r) => r.close()));
-  });
+  const scope = perTest();
+  const { receiver } = scope;
 
   it('stores every event of a 200 with its routing, and answers only after the commit', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), relay: false });
-    const res = await pipeline.post('/v1/batch', { batch: [{ type: 'track', userId: 'ann', event: 'A', messageId: 'log-a' }, { type: 'identify', anonymousId: 'anon-1', messageId: 'log-b' }] }, writeKey);
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), relay: false });
+    const res = await scope.pipeline.post('/v1/batch', { batch: [{ type: 'track', userId: 'ann', event: 'A', messageId: 'log-a' }, { type: 'identify', anonymousId: 'anon-1', messageId: 'log-b' }] }, writeKey);
     expect(res.status).toBe(200);
     // No relay runs: the rows are there the moment the 200 is, and nothing was delivered.
-    const rows = await pipeline.logRows();
+    const rows = await scope.pipeline.logRows();
     expect(rows.map((r) => [r.source_id, r.user_key, r.message_id, r.bucket])).toEqual([
       [sourceId, 'user:ann', 'log-a', bucketOf(sourceId, 'user:ann', TEST_BUCKETS)],
       [sourceId, 'anon:anon-1', 'log-b', bucketOf(sourceId, 'anon:anon-1', TEST_BUCKETS)],
@@ -41,17 +30,17 @@ describe('the ingest log', () => {
     expect((rows[0]!.event as Json).event).toBe('A');
     expect(hook.requests).toEqual([]);
     // A relay that starts later forwards what is waiting.
-    await pipeline.startRelay();
+    await scope.pipeline.startRelay();
     await hook.waitFor((r) => r.delivered.length === 2, 30_000, 'the stored events');
   });
 
   it('never skips a row whose transaction took its sequence number first but commits last', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
     const bucket = bucketOf(sourceId, 'user:kim', TEST_BUCKETS);
     // A log writer that takes its sequence number and then stalls before committing.
-    const slow = new PgClient({ connectionString: testInfra().databaseUrl, options: `-c search_path=${pipeline.schema}`, application_name: LOG_WRITER_APPLICATION });
+    const slow = new PgClient({ connectionString: testInfra().databaseUrl, options: `-c search_path=${scope.pipeline.schema}`, application_name: LOG_WRITER_APPLICATION });
     await slow.connect();
     try {
       await slow.query('BEGIN');
@@ -62,8 +51,8 @@ describe('the ingest log', () => {
         [sourceId, bucket, JSON.stringify(event)],
       );
       // A later request commits while the first transaction is still open.
-      expect((await pipeline.post('/v1/track', { userId: 'kim', event: 'Second', messageId: 'later-2', properties: { n: 2 } }, writeKey)).status).toBe(200);
-      const [later] = await pipeline.logRows("message_id = 'later-2'");
+      expect((await scope.pipeline.post('/v1/track', { userId: 'kim', event: 'Second', messageId: 'later-2', properties: { n: 2 } }, writeKey)).status).toBe(200);
+      const [later] = await scope.pipeline.logRows("message_id = 'later-2'");
       expect(Number(held.rows[0]!.seq)).toBeLessThan(later!.seq as number);
       // The relay does not read past the open transaction: nothing is delivered, and nothing is skipped.
       await new Promise((r) => setTimeout(r, 2_000));
@@ -83,7 +72,7 @@ describe('the ingest log', () => {
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
     const retry = { initialBackoffMs: 200, maxBackoffMs: 500 };
     const infra = new URL(testInfra().databaseUrl);
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [
         { ...(webhookDestination('hook', receiversByKind.hook.url) as Json), config: { webhookUrl: receiversByKind.hook.url, headers: [{ from: 'X-Token', to: secrets.hook }] } },
         { id: 'amplitude', enabled: true, destinationDefinition: { name: 'AMPLITUDE' }, config: { apiKey: secrets.amplitude, endpoint: `${receiversByKind.amplitude.url}/2/httpapi`, usermapEndpoint: `${receiversByKind.amplitude.url}/usermap`, groupIdentifyEndpoint: `${receiversByKind.amplitude.url}/groupidentify` }, retry },
@@ -106,14 +95,14 @@ describe('the ingest log', () => {
       { type: 'page', userId: 'lee', name: 'Home', properties: { url: `https://shop.example/${marker}` } },
       { type: 'group', userId: 'lee', groupId: 'g1', traits: { name: marker } },
     ];
-    for (const event of events) expect((await pipeline.post('/v1/batch', { batch: [event] }, writeKey)).status).toBe(200);
+    for (const event of events) expect((await scope.pipeline.post('/v1/batch', { batch: [event] }, writeKey)).status).toBe(200);
     await waitUntil(() => Object.values(receiversByKind).every((r) => r.requests.length >= 2), { timeoutMs: 60_000, what: 'requests at every receiver' });
-    const workflowId = pipeline.workflowId(sourceId, 'lee');
+    const workflowId = scope.pipeline.workflowId(sourceId, 'lee');
     // The warehouse keeps failing: wait for a failure to be in history.
     let lanes: unknown;
     await waitUntil(
       async () => {
-        const now = await pipeline!.lanes(workflowId);
+        const now = await scope.pipeline!.lanes(workflowId);
         lanes = now;
         return now.some((l) => l.destinationId === 'warehouse' && l.attempts > 0);
       },
@@ -122,27 +111,27 @@ describe('the ingest log', () => {
       throw new Error(`${(err as Error).message}; lanes: ${JSON.stringify(lanes)}`);
     });
 
-    const history = JSON.stringify(await pipeline.client.workflow.getHandle(workflowId).fetchHistory(), (_, value: unknown) =>
+    const history = JSON.stringify(await scope.pipeline.client.workflow.getHandle(workflowId).fetchHistory(), (_, value: unknown) =>
       value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value,
     );
     expect(history).toContain(workflowId);
     expect(history.includes(marker)).toBe(false);
     for (const secret of Object.values(secrets)) expect({ secret, inHistory: history.includes(secret) }).toEqual({ secret, inHistory: false });
     // The events are in the log, where the delivery step read them from.
-    const logged = await pipeline.logRows('user_key = $1', ['user:lee']);
+    const logged = await scope.pipeline.logRows('user_key = $1', ['user:lee']);
     expect(JSON.stringify(logged.map((r) => r.event))).toContain(marker);
   });
 
   it('keeps accepting events while Temporal is unreachable, and forwards them once it is back', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), relay: false, worker: false });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), relay: false, worker: false });
     // Without a relay or worker nothing reaches Temporal; the gateway answers from the log alone.
-    for (let n = 1; n <= 5; n++) expect((await pipeline.post('/v1/track', { userId: 'max', event: `e${n}`, properties: { n } }, writeKey)).status).toBe(200);
-    const health = (await (await fetch(`${pipeline.gatewayUrl}/health`)).json()) as Json;
+    for (let n = 1; n <= 5; n++) expect((await scope.pipeline.post('/v1/track', { userId: 'max', event: `e${n}`, properties: { n } }, writeKey)).status).toBe(200);
+    const health = (await (await fetch(`${scope.pipeline.gatewayUrl}/health`)).json()) as Json;
     expect(health).toMatchObject({ status: 'ok', components: { database: { ok: true }, relay: { ok: false, relays: 0 } } });
-    await pipeline.startWorker();
-    await pipeline.startRelay();
+    await scope.pipeline.startWorker();
+    await scope.pipeline.startRelay();
     await hook.waitFor((r) => r.delivered.length === 5, 30_000, 'the backlog');
     expect(hook.deliveredBodies().map((b) => (b.properties as { n: number }).n)).toEqual([1, 2, 3, 4, 5]);
   });
@@ -150,14 +139,14 @@ describe('the ingest log', () => {
   it('is not held up by other long transactions on the database, only by log writers', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
     // Another application's transaction that holds an xid for as long as the test runs.
     const other = new PgClient({ connectionString: testInfra().databaseUrl, application_name: 'someone-else' });
     await other.connect();
     try {
       await other.query('BEGIN');
       await other.query('CREATE TEMP TABLE holding_an_xid (n int)');
-      expect((await pipeline.post('/v1/track', { userId: 'ned', event: 'Through', messageId: 'not-held-up' }, writeKey)).status).toBe(200);
+      expect((await scope.pipeline.post('/v1/track', { userId: 'ned', event: 'Through', messageId: 'not-held-up' }, writeKey)).status).toBe(200);
       await hook.waitFor((r) => r.delivered.length === 1, 15_000, 'the event, past the other transaction');
     } finally {
       await other.query('ROLLBACK');

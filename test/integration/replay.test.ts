@@ -7,31 +7,21 @@ import { EXIT_CODES, runCli } from '../../cli/ferry';
 import { waitUntil } from '../../processes/wait';
 import type { JobStatus } from '../../ops/replayClient';
 import { TestPipeline, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
-import { Receiver } from '../support/receiver';
+import { perTest } from '../support/perTest';
+import type { Receiver } from '../support/receiver';
 
 type Json = Record<string, unknown>;
 
 describe('replay, re-drive and reset', () => {
-  let pipeline: TestPipeline | undefined;
-  const receivers: Receiver[] = [];
-  const receiver = async () => {
-    const r = await Receiver.start();
-    receivers.push(r);
-    return r;
-  };
-
-  afterEach(async () => {
-    await pipeline?.close();
-    pipeline = undefined;
-    await Promise.all(receivers.splice(0).map((r) => r.close()));
-  });
+  const scope = perTest();
+  const { receiver } = scope;
 
   /** Posts `perUser` events per user, each user's one at a time, all answered 200. */
   const send = async (writeKey: string, users: readonly string[], from: number, perUser: number) => {
     await Promise.all(
       users.map(async (user) => {
         for (let n = from; n < from + perUser; n++) {
-          const res = await pipeline!.post('/v1/track', { userId: user, event: 'Step', messageId: `${user}-${n}`, properties: { n } }, writeKey);
+          const res = await scope.pipeline!.post('/v1/track', { userId: user, event: 'Step', messageId: `${user}-${n}`, properties: { n } }, writeKey);
           expect(res.status).toBe(200);
         }
       }),
@@ -47,10 +37,10 @@ describe('replay, re-drive and reset', () => {
 
   const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 
-  /** `ferry <argv>` in-process, against this pipeline. */
+  /** `ferry <argv>` in-process, against this scope.pipeline. */
   const ferry = async (...argv: string[]) => {
     let [stdout, stderr] = ['', ''];
-    const running = pipeline!;
+    const running = scope.pipeline!;
     const code = await runCli(argv, {
       ops: async () => running.ops(),
       replays: async () => running.replays(),
@@ -65,14 +55,14 @@ describe('replay, re-drive and reset', () => {
   it('replays a range to a destination added later, in each user’s order, while live events keep flowing', async () => {
     const [live, fresh] = [await receiver(), await receiver()];
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('live', live.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('live', live.url)]) });
     const users = Array.from({ length: 4 }, (_, i) => `rp${i}-${sourceId}`);
     const from = new Date(Date.now() - 1_000).toISOString();
     await send(writeKey, users, 0, 6);
     await live.waitFor((r) => r.delivered.length === 24, 30_000, 'the live deliveries');
     const to = new Date(Date.now() + 1_000).toISOString();
     // The operator adds a destination and deploys the worker with it; it needs last hour's history.
-    await pipeline.restartWorker(workspaceWith(sourceId, writeKey, [webhookDestination('live', live.url), webhookDestination('fresh', fresh.url)]));
+    await scope.pipeline.restartWorker(workspaceWith(sourceId, writeKey, [webhookDestination('live', live.url), webhookDestination('fresh', fresh.url)]));
 
     // A dry run counts and sends nothing.
     const dry = await ferry('replay', '--source', sourceId, '--destination', 'fresh', '--from', from, '--to', to, '--dry-run', '--json');
@@ -104,7 +94,7 @@ describe('replay, re-drive and reset', () => {
     // Live deliveries (each message's first request) succeed; the replay's first try of each fails.
     hook.respond(({ attempt }) => (attempt === 2 ? { status: 503, body: 'busy' } : { status: 200 }));
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
     const users = [`rt0-${sourceId}`, `rt1-${sourceId}`];
     const from = new Date(Date.now() - 1_000).toISOString();
     await send(writeKey, users, 0, 3);
@@ -123,10 +113,10 @@ describe('replay, re-drive and reset', () => {
     const hook = await receiver();
     hook.respond(() => ({ status: 400, body: 'bad schema' }));
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('picky', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('picky', hook.url)]) });
     const users = Array.from({ length: 3 }, (_, i) => `rd${i}-${sourceId}`);
     await send(writeKey, users, 0, 4);
-    await waitUntil(async () => (await pipeline!.pool.query('SELECT count(*)::int AS n FROM dead_letters WHERE replayed_at IS NULL')).rows[0].n === 12, {
+    await waitUntil(async () => (await scope.pipeline!.pool.query('SELECT count(*)::int AS n FROM dead_letters WHERE replayed_at IS NULL')).rows[0].n === 12, {
       timeoutMs: 30_000,
       what: 'the dead letters',
     });
@@ -144,7 +134,7 @@ describe('replay, re-drive and reset', () => {
     for (const [user, ns] of arrivals(hook, users)) expect({ user, ns: ns.slice(-4) }).toEqual({ user, ns: range(0, 4) });
     const delivered = hook.delivered.filter((r) => r.status === 200).length;
     expect(delivered).toBe(12);
-    expect((await pipeline.pool.query('SELECT count(*)::int AS n FROM dead_letters WHERE replayed_at IS NULL')).rows[0].n).toBe(0);
+    expect((await scope.pipeline.pool.query('SELECT count(*)::int AS n FROM dead_letters WHERE replayed_at IS NULL')).rows[0].n).toBe(0);
 
     const second = await ferry('redrive', '--destination', 'picky', '--json');
     expect(JSON.parse(second.stdout)).toMatchObject({ state: 'completed', progress: { done: 0, total: 0 } });
@@ -154,7 +144,7 @@ describe('replay, re-drive and reset', () => {
   it('cancels a replay: it stops sending, and says so', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
     const users = Array.from({ length: 3 }, (_, i) => `cx${i}-${sourceId}`);
     const from = new Date(Date.now() - 1_000).toISOString();
     await send(writeKey, users, 0, 10);
@@ -183,14 +173,14 @@ describe('replay, re-drive and reset', () => {
   it('waits while its destination is paused, says why, and finishes after the resume', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), supervisor: {} });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), supervisor: {} });
     const users = [`pz0-${sourceId}`, `pz1-${sourceId}`];
     const from = new Date(Date.now() - 1_000).toISOString();
     await send(writeKey, users, 0, 3);
     await hook.waitFor((r) => r.delivered.length === 6, 30_000, 'the live deliveries');
     const to = new Date(Date.now() + 1_000).toISOString();
 
-    await pipeline.ops().pause(['hook'], 'destination maintenance');
+    await scope.pipeline.ops().pause(['hook'], 'destination maintenance');
     await new Promise((r) => setTimeout(r, 1_500));
     const started = await ferry('replay', '--source', sourceId, '--from', from, '--to', to, '--detach', '--json');
     const { workflowId } = JSON.parse(started.stdout) as JobStatus;
@@ -204,7 +194,7 @@ describe('replay, re-drive and reset', () => {
     expect(waiting.progress).toMatchObject({ done: 0, waitingFor: expect.stringContaining('destination maintenance') });
     expect(hook.delivered.length).toBe(6);
 
-    await pipeline.ops().resume(['hook']);
+    await scope.pipeline.ops().resume(['hook']);
     const followed = await ferry('job', workflowId, '--watch', '--json');
     expect(followed.code).toBe(EXIT_CODES.ok);
     expect(JSON.parse(followed.stdout)).toMatchObject({ state: 'completed', progress: { done: 6, counts: { delivered: 6 } } });
@@ -214,7 +204,7 @@ describe('replay, re-drive and reset', () => {
   it('reprocesses a user workflow: a reset sends that user’s events again, in order, and no one else’s', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
     const users = [`rs0-${sourceId}`, `rs1-${sourceId}`];
     await send(writeKey, users, 0, 3);
     await hook.waitFor((r) => r.delivered.length === 6, 30_000, 'the first deliveries');
@@ -238,14 +228,14 @@ describe('replay, re-drive and reset', () => {
   it('refuses what cannot work with a clear error and starts nothing', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
     const now = new Date().toISOString();
     expect(await ferry('replay', '--source', 'nope', '--from', now, '--to', 'now')).toMatchObject({ code: EXIT_CODES.unknownDestination, stderr: expect.stringContaining('unknown source "nope"') });
     expect(await ferry('replay', '--source', sourceId, '--destination', 'nope', '--from', now, '--to', 'now')).toMatchObject({ code: EXIT_CODES.unknownDestination });
     expect(await ferry('replay', '--source', sourceId, '--from', 'now', '--to', '2020-01-01T00:00:00Z')).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringContaining('range is empty') });
     expect(await ferry('replay', '--source', sourceId, '--from', 'yesterday', '--to', 'now')).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringContaining('ISO 8601') });
     expect(await ferry('redrive', '--destination', 'nope')).toMatchObject({ code: EXIT_CODES.unknownDestination });
-    const jobs = await pipeline.client.workflow.list({ query: `WorkflowType = 'replayWorkflow' AND TaskQueue = '${pipeline.taskQueue}'` });
+    const jobs = await scope.pipeline.client.workflow.list({ query: `WorkflowType = 'replayWorkflow' AND TaskQueue = '${scope.pipeline.taskQueue}'` });
     for await (const job of jobs) throw new Error(`a job was started: ${job.workflowId}`);
   });
 });

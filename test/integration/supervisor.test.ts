@@ -12,36 +12,23 @@ import { controlModeSource } from '../../api/mode';
 import { EXIT_CODES, runCli } from '../../cli/ferry';
 import { readControl } from '../../control/state';
 import { TestPipeline, testInfra, uniqueId, webhookDestination, workspaceWith } from '../support/pipeline';
-import { Receiver } from '../support/receiver';
+import { perTest } from '../support/perTest';
+import type { Receiver } from '../support/receiver';
 
 type Json = Record<string, unknown>;
 
 const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 describe('the supervisor', () => {
-  let pipeline: TestPipeline | undefined;
-  const receivers: Receiver[] = [];
-  const receiver = async () => {
-    const r = await Receiver.start();
-    receivers.push(r);
-    return r;
-  };
-
-  const closers: Array<() => Promise<void>> = [];
-
-  afterEach(async () => {
-    await Promise.all(closers.splice(0).map((close) => close()));
-    await pipeline?.close();
-    pipeline = undefined;
-    await Promise.all(receivers.splice(0).map((r) => r.close()));
-  });
+  const scope = perTest();
+  const { receiver } = scope;
 
   /** Posts `perUser` events for each user, one request at a time per user, all answered 200. */
   const send = async (writeKey: string, users: string[], from: number, perUser: number) => {
     await Promise.all(
       users.map(async (user) => {
         for (let n = from; n < from + perUser; n++) {
-          const res = await pipeline!.post('/v1/track', { userId: user, event: 'Step', messageId: `${user}-${n}`, properties: { n } }, writeKey);
+          const res = await scope.pipeline!.post('/v1/track', { userId: user, event: 'Step', messageId: `${user}-${n}`, properties: { n } }, writeKey);
           expect(res.status).toBe(200);
         }
       }),
@@ -74,7 +61,7 @@ describe('the supervisor', () => {
     let healthy = false;
     flaky.respond(() => (healthy ? { status: 200 } : { status: 503, body: 'down' }));
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('flaky', flaky.url), webhookDestination('steady', steady.url)]),
       supervisor: { alertWebhookUrl: alerts.url },
     });
@@ -82,7 +69,7 @@ describe('the supervisor', () => {
     await send(writeKey, users, 0, 3);
 
     // At least half of at least 5 attempts failed within the window: paused, with an alert.
-    await waitUntil(async () => (await pipeline!.ops().status()).destinations.find((d) => d.id === 'flaky')?.state === 'paused', { timeoutMs: 30_000, what: 'flaky to be paused' });
+    await waitUntil(async () => (await scope.pipeline!.ops().status()).destinations.find((d) => d.id === 'flaky')?.state === 'paused', { timeoutMs: 30_000, what: 'flaky to be paused' });
     const pausedAt = Date.now();
     await alerts.waitFor((r) => r.deliveredBodies().some((b) => b.kind === 'paused'), 30_000, 'the pause alert');
     const pauseAlert = alerts.deliveredBodies().find((b) => b.kind === 'paused')!;
@@ -95,11 +82,11 @@ describe('the supervisor', () => {
     expectInOrder(steady, users, 6);
     const late = flaky.requests.filter((r) => r.at > pausedAt + 5_000);
     expect(late).toEqual([]);
-    const status = await pipeline.ops().status();
+    const status = await scope.pipeline.ops().status();
     expect(status.destinations.find((d) => d.id === 'flaky')).toMatchObject({ state: 'paused', by: 'auto' });
     expect(status.destinations.find((d) => d.id === 'steady')).toMatchObject({ state: 'active' });
     // The parked users show in Temporal's visibility, as `ferry stuck` lists them.
-    await waitUntil(async () => (await pipeline!.ops().stuck('flaky')).filter((u) => u.sourceId === sourceId).length === users.length, {
+    await waitUntil(async () => (await scope.pipeline!.ops().stuck('flaky')).filter((u) => u.sourceId === sourceId).length === users.length, {
       timeoutMs: 20_000,
       what: 'the stuck users listed',
     });
@@ -111,18 +98,18 @@ describe('the supervisor', () => {
     expectInOrder(flaky, users, 6);
     await alerts.waitFor((r) => r.deliveredBodies().some((b) => b.kind === 'resumed'), 30_000, 'the resume alert');
     expect(alerts.deliveredBodies().find((b) => b.kind === 'resumed')).toMatchObject({ dedupKey: 'ferry/destination/flaky', status: 'resolved' });
-    expect((await pipeline.ops().status()).destinations.find((d) => d.id === 'flaky')?.state).toBe('active');
+    expect((await scope.pipeline.ops().status()).destinations.find((d) => d.id === 'flaky')?.state).toBe('active');
   });
 
   it('lets operators pause, resume, degrade and recover through the ferry CLI and the admin API', async () => {
     const [hook, alerts] = [await receiver(), await receiver()];
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), supervisor: { alertWebhookUrl: alerts.url } });
-    const running = pipeline;
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]), supervisor: { alertWebhookUrl: alerts.url } });
+    const running = scope.pipeline;
     // A gateway as `npm start` runs it with FERRY_ADMIN_TOKEN set: the admin API, and /health read from the supervisor's tables.
     const token = 'operator-token-0123456789abcdef';
     const gateway = await running.startGateway({ admin: { ops: running.ops(), token }, mode: controlModeSource(() => readControl(running.pool)) });
-    closers.push(gateway.close);
+    scope.defer(gateway.close);
     /** `bearer` null sends no Authorization header. */
     const admin = async (method: 'GET' | 'POST', path: string, bearer: string | null = token) => {
       const res = await fetch(`${gateway.url}${path}`, { method, headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` } });
@@ -197,24 +184,24 @@ describe('the supervisor', () => {
   it('enters degraded mode when Ferry’s delivery steps keep failing, keeps accepting, and drains in order after recovery', async () => {
     const [hook, alerts] = [await receiver(), await receiver()];
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
       supervisor: { alertWebhookUrl: alerts.url },
       settings: { failureBackoff: { initialMs: 200, maxMs: 1_000 } },
     });
     const users = Array.from({ length: 3 }, (_, i) => `cl${i}-${sourceId}`);
     // Ferry's own part broken: every delivery step fails before it sends anything.
-    await pipeline.pool.query('ALTER TABLE delivery_outcomes RENAME TO delivery_outcomes_broken');
+    await scope.pipeline.pool.query('ALTER TABLE delivery_outcomes RENAME TO delivery_outcomes_broken');
     await send(writeKey, users, 0, 2);
-    await waitUntil(async () => (await pipeline!.ops().status()).mode === 'degraded', { timeoutMs: 60_000, what: 'degraded mode' });
+    await waitUntil(async () => (await scope.pipeline!.ops().status()).mode === 'degraded', { timeoutMs: 60_000, what: 'degraded mode' });
     const alert = await waitUntil(() => alerts.deliveredBodies().find((b: Json) => b.kind === 'degraded'), { timeoutMs: 30_000, what: 'the degraded alert' });
     expect(String(alert.summary)).toContain('failed');
     // Still accepting and storing.
     await send(writeKey, users, 2, 2);
     expect(hook.requests).toEqual([]);
 
-    await pipeline.pool.query('ALTER TABLE delivery_outcomes_broken RENAME TO delivery_outcomes');
-    await pipeline.ops().recover();
+    await scope.pipeline.pool.query('ALTER TABLE delivery_outcomes_broken RENAME TO delivery_outcomes');
+    await scope.pipeline.ops().recover();
     await hook.waitFor((r) => delivered(r) === users.length * 4, 60_000, 'every stored event after recovery');
     expectInOrder(hook, users, 4);
   });
@@ -224,14 +211,14 @@ describe('the supervisor', () => {
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
     const brokenBundle = path.join(process.env.FERRY_TEST_DIR ?? '', `${uniqueId('broken')}.js`);
     fs.writeFileSync(brokenBundle, await bundleFerryWorkflows({ logger: silent, extraInterceptorModules: [require.resolve('../support/brokenRelease')] }));
-    pipeline = await TestPipeline.start({
+    scope.pipeline = await TestPipeline.start({
       workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
       supervisor: { alertWebhookUrl: alerts.url },
       workflowBundlePath: brokenBundle,
     });
     const users = Array.from({ length: 4 }, (_, i) => `wft${i}-${sourceId}`);
     await send(writeKey, users, 0, 2);
-    await waitUntil(async () => (await pipeline!.ops().status()).mode === 'degraded', { timeoutMs: 90_000, what: 'degraded mode' });
+    await waitUntil(async () => (await scope.pipeline!.ops().status()).mode === 'degraded', { timeoutMs: 90_000, what: 'degraded mode' });
     const alert = await waitUntil(() => alerts.deliveredBodies().find((b: Json) => b.kind === 'degraded'), { timeoutMs: 30_000, what: 'the degraded alert' });
     expect(String(alert.summary)).toContain('failed');
     // Still accepting and storing, and nothing delivered by the broken code.
@@ -239,9 +226,9 @@ describe('the supervisor', () => {
     expect(hook.requests).toEqual([]);
 
     // The fix is deployed; the operator recovers.
-    pipeline.workflowBundlePath = testInfra().workflowBundlePath;
-    await pipeline.restartWorker();
-    await pipeline.ops().recover();
+    scope.pipeline.workflowBundlePath = testInfra().workflowBundlePath;
+    await scope.pipeline.restartWorker();
+    await scope.pipeline.ops().recover();
     await hook.waitFor((r) => delivered(r) === users.length * 4, 90_000, 'every stored event after the fix');
     expectInOrder(hook, users, 4);
   });
