@@ -49,6 +49,8 @@ function post(url: string, body: Json): Promise<Response> {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
     body: JSON.stringify(body),
+    // A request that hangs would stall its sender for good; it is retried like a dropped connection.
+    signal: AbortSignal.timeout(15_000),
   });
 }
 
@@ -109,13 +111,15 @@ function senders(prefix: string, users: number, urls: () => readonly string[]) {
 }
 
 async function expectAllDelivered(prefix: string, sent: ReadonlyMap<string, number>, timeoutMs = 180_000): Promise<void> {
-  await waitUntil(
-    () => {
-      const got = arrivals(prefix);
-      return [...sent].every(([user, n]) => (got.get(user) ?? []).length >= n);
-    },
-    { timeoutMs, what: `every acknowledged ${prefix} event` },
-  );
+  const lagging = () => {
+    const got = arrivals(prefix);
+    return [...sent].filter(([user, n]) => (got.get(user) ?? []).length < n).map(([user, n]) => `${user} ${(got.get(user) ?? []).length}/${n}`);
+  };
+  await waitUntil(() => lagging().length === 0, { timeoutMs, what: `every acknowledged ${prefix} event` }).catch(async (err: unknown) => {
+    // Say who is behind and what the stack reports, so a failure in CI can be read without a rerun.
+    const health = await fetch(`${stack.gatewayUrl}/health`).then((r) => r.text(), (e: unknown) => String(e));
+    throw new Error(`${(err as Error).message}; behind: ${lagging().slice(0, 10).join(', ')}; /health: ${health}`, { cause: err });
+  });
   const got = arrivals(prefix);
   for (const [user, n] of sent) expect({ user, order: got.get(user) }).toEqual({ user, order: Array.from({ length: n }, (_, i) => i + 1) });
 }
@@ -129,7 +133,7 @@ it('keeps each user’s order of acknowledgement across two gateway processes', 
   await load.stop();
   expect(load.refusals).toEqual([]);
   await expectAllDelivered(prefix, load.sent);
-});
+}, 300_000);
 
 it('hands a killed relay’s buckets to another worker: nothing lost, nothing processed twice', async () => {
   const survivor = await stack.startWorker();
@@ -160,7 +164,7 @@ it('hands a killed relay’s buckets to another worker: nothing lost, nothing pr
   expect(duplicates).toBeLessThanOrEqual(open + 30);
   expect(hook.duplicatesWithNewKey).toBe(0);
   expect(survivor.output()).toContain('buckets changed hands');
-});
+}, 360_000);
 
 it('keeps answering 200 while Temporal is frozen for 30 s, and drains in order after', async () => {
   const prefix = `frozen-${run}`;
