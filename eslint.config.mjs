@@ -17,7 +17,7 @@ const LAYERS = [
   ['workflows'],
   ['activities'],
   ['log'],
-  ['destinations', 'transformations', 'config', 'db', 'temporal', 'processes', 'control'],
+  ['destinations', 'transformations', 'config', 'db', 'temporal', 'processes', 'control', 'metrics', 'fuzz'],
   ['delivery', 'events', 'errors'],
 ];
 const TOOLS = new Set(LAYERS[0]);

@@ -149,7 +149,7 @@ export function createDeliverStep({
       }
       const failure = { requests: outcome.requests, lastStatus: sent.status, responseBody: sent.body, firstFailedAt: item.firstFailureAt };
       if (sent.kind === 'rejected') {
-        const reason = sent.status === undefined ? `destination rejected the event: ${sent.body}` : `destination rejected the event with HTTP ${sent.status}`;
+        const reason = sent.notSent ?? (sent.status === undefined ? `destination rejected the event: ${sent.body}` : `destination rejected the event with HTTP ${sent.status}`);
         await settle(item, { messageId, outcome: 'aborted', stage: 'deliver', reason, status: sent.status, attempts: attempt }, failure);
         continue;
       }
@@ -191,13 +191,19 @@ async function transformAll(
   return new Map(outcomes.map((o) => [o.messageId, o]));
 }
 
-/** Sends an event's requests in order; the event is delivered only when all of them are. */
+/**
+ * Sends an event's requests in order; the event is delivered only when all of them are. Credentials
+ * are added here, to a copy that only the transport sees: the requests as transformed, which the
+ * dead-letter store keeps, never hold them.
+ */
 async function sendItem(transports: Transports, destination: Destination, messageId: string, requests: readonly DeliveryRequest[], timeoutMs: number): Promise<DeliveryOutcome> {
   let last: DeliveryOutcome = { kind: 'delivered' };
   for (const [index, request] of requests.entries()) {
     // Transports is keyed by kind, so this lookup always finds the transport for this request's kind.
     const transport = transports[request.kind] as Transport<DeliveryRequest>;
-    last = await transport(request, { destination, timeoutMs, idempotencyKey: idempotencyKey(destination.id, messageId, index) });
+    const authorize = destination.definition.authorize;
+    const sendable = request.kind === 'http' && authorize ? authorize(request, destination.config) : request;
+    last = await transport(sendable, { destination, timeoutMs, idempotencyKey: idempotencyKey(destination.id, messageId, index) });
     if (last.kind !== 'delivered') return last;
   }
   return last;

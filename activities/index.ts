@@ -4,6 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
+import pino, { type Logger } from 'pino';
 import type { HealthCounters } from '../control/health';
 import { isUnavailableError } from '../db/unavailable';
 import type { ControlCache } from '../control/state';
@@ -20,6 +21,9 @@ import { DeliveryProgress } from './deliver/progress';
 import type { Transport } from './deliver/transport';
 import { PostgresConnections } from './deliver/warehouse/connections';
 import { createLogBookkeeping } from './logBookkeeping';
+import { readEvents as readLogEvents } from '../log/reader';
+import type { DeliveryMetrics } from '../metrics/worker';
+import { createDeliveryObserver } from './observe';
 import { createReplayActivities, deadLetterEvents, markRedriven } from './replay';
 import type { ReplayLaneOutcome, ReplayLanesInput } from './replayContract';
 import { createTransform } from './transform';
@@ -54,6 +58,10 @@ export interface ActivityDeps {
   readonly control?: ControlCache;
   /** Delivery attempts and Ferry's own failures, reported to the supervisor. */
   readonly health?: HealthCounters;
+  /** Where deliveries, their latency, dead letters and the lanes' backlog are counted. @default not counted */
+  readonly metrics?: DeliveryMetrics;
+  /** Delivery log lines (workflowId and messageId, never the event). @default silent */
+  readonly logger?: Logger;
 }
 
 export function createActivities({
@@ -66,7 +74,10 @@ export function createActivities({
   progress = new DeliveryProgress(pool),
   control,
   health,
+  metrics,
+  logger = pino({ level: 'silent' }),
 }: ActivityDeps) {
+  const observe = createDeliveryObserver({ metrics, logger });
   const transform = createTransform({
     workspace,
     sandboxes,
@@ -78,7 +89,7 @@ export function createActivities({
     transform,
     transports: { http, warehouse: warehouses.send },
     progress,
-    recordDeadLetters: createRecordDeadLetters({ pool }),
+    recordDeadLetters: observe.deadLetters(createRecordDeadLetters({ pool })),
     timeoutMs: config.httpTimeoutMs,
     control,
     health,
@@ -100,11 +111,13 @@ export function createActivities({
     };
   // A replay job waits out a pause itself (it polls), so its lanes are never parked for a wake.
   const replaySteps = {
-    replay: counted(createDeliverStep(stepDeps)),
-    redrive: counted(createDeliverStep({ ...stepDeps, readEvents: deadLetterEvents(pool) })),
+    replay: counted(observe.step(createDeliverStep(stepDeps), { live: false })),
+    redrive: counted(observe.step(createDeliverStep({ ...stepDeps, readEvents: deadLetterEvents(pool) }), { live: false })),
   };
   return {
-    deliverStep: counted(createDeliverStep({ ...stepDeps, parkedLanes: parkedLanesIn(pool) })),
+    deliverStep: counted(
+      observe.step(createDeliverStep({ ...stepDeps, parkedLanes: parkedLanesIn(pool), readEvents: observe.readEvents((seqs) => readLogEvents(pool, seqs)) }), { live: true }),
+    ),
     /**
      * A replay's lanes, many per call: one activity task per user and destination would make the
      * job's history, not the destination, its bottleneck. A lane's retryable failure is its outcome;

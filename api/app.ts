@@ -13,7 +13,10 @@ import { cors } from './cors';
 import type { RequestFacts } from './enrich';
 import { errorHandler, GatewayError, GatewayErrorType, refusalOf, refusalStatus } from './errors';
 import type { HealthCheck } from './health';
+import { headerCountLimit, jsonDepthLimit } from './limits';
 import { LogWriteError } from '../log/writer';
+import { createGatewayMetrics, type GatewayMetrics } from '../metrics/gateway';
+import { metricsHandler, requestMetrics } from '../metrics/http';
 import { ALWAYS_NORMAL, type ModeSource } from './mode';
 import { eventFromQuery, TRANSPARENT_GIF } from './pixel';
 import { SourceRateLimiter } from './rateLimit';
@@ -36,6 +39,10 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** Largest accepted body after decompression. @default 4000 KB */
   readonly maxRequestBytes?: number;
+  /** Deepest nesting of objects and arrays a JSON body may have; deeper is refused 400 before parsing. @default 64 */
+  readonly maxJsonDepth?: number;
+  /** Headers a request may carry; more are refused 431 (see createLimitedServer). @default 100 */
+  readonly maxHeaders?: number;
   /** Reported by /health: the mode and the destinations that are not active. @default always 'normal', none paused */
   readonly mode?: ModeSource;
   /** The admin API under /admin (api/admin.ts), behind this bearer token. @default none: /admin/… is 404 */
@@ -46,6 +53,8 @@ export interface GatewayOptions {
   readonly rateLimiter?: SourceRateLimiter;
   /** The workspace id /sourceConfig reports to the browser SDK. @default the workspace document's `workspaceId`, else 'ferry' */
   readonly workspaceId?: string;
+  /** Counted into and served at GET /metrics. @default a registry of its own, with the mode from `mode` */
+  readonly metrics?: GatewayMetrics;
 }
 
 const SINGLE_EVENT_PATHS: ReadonlyArray<readonly [string, EventType]> = [
@@ -62,6 +71,12 @@ const PIXEL_PATHS: ReadonlyArray<readonly [string, EventType]> = [
   ['/pixel/v1/page', 'page'],
 ];
 
+const BATCH_PATHS = ['/v1/batch', '/v1/import'] as const;
+const BEACON_PATH = '/beacon/v1/batch';
+
+/** The routes that accept events, timed into the ingest latency histogram. */
+export const INGEST_ROUTES: ReadonlySet<string> = new Set([...SINGLE_EVENT_PATHS.map(([path]) => path), ...BATCH_PATHS, BEACON_PATH, ...PIXEL_PATHS.map(([path]) => path)]);
+
 export function createApp(options: GatewayOptions): express.Express {
   const { workspace, sink, health, logger, maxRequestBytes = 4_000 * 1024, mode = ALWAYS_NORMAL, workspaceId = options.workspace.workspaceId ?? 'ferry' } = options;
   const version = options.version ?? resolveVersion();
@@ -71,7 +86,12 @@ export function createApp(options: GatewayOptions): express.Express {
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('trust proxy', true);
+  const metrics = options.metrics ?? createGatewayMetrics({ mode, destinationIds: workspace.destinationIds() });
+  app.use(requestMetrics(metrics, INGEST_ROUTES));
+  app.use(headerCountLimit(options.maxHeaders));
   app.use(cors());
+
+  app.get('/metrics', metricsHandler(metrics));
 
   app.get('/health', async (_req, res) => {
     const [report, currentMode, pausedDestinations] = await Promise.all([health(), mode.current(), mode.pausedDestinations?.() ?? []]);
@@ -92,7 +112,7 @@ export function createApp(options: GatewayOptions): express.Express {
   });
 
   // Every SDK sends JSON, but not always with a JSON content type (sendBeacon sends text/plain).
-  const json = express.json({ limit: maxRequestBytes, type: () => true, strict: false, inflate: true });
+  const json = express.json({ limit: maxRequestBytes, type: () => true, strict: false, inflate: true, verify: jsonDepthLimit(options.maxJsonDepth) });
   const basicAuth = authenticate(workspace);
   const basicOrQueryAuth = authenticate(workspace, { allowQuery: true });
 
@@ -102,6 +122,7 @@ export function createApp(options: GatewayOptions): express.Express {
     const destinationIds = source.destinations.filter((d) => d.enabled).map((d) => d.id);
     try {
       await sink.append(source.id, events.map((event) => ({ event, destinationIds })));
+      metrics.eventsAccepted.inc({ source: source.id }, events.length);
     } catch (err) {
       limiter.refund(source.id, source.raw.rateLimit, events.length);
       if (err instanceof LogWriteError) {
@@ -120,7 +141,7 @@ export function createApp(options: GatewayOptions): express.Express {
   }
 
   // /v1/import is RudderStack's endpoint for historical loads: a batch whose events carry their own timestamps.
-  for (const path of ['/v1/batch', '/v1/import']) {
+  for (const path of BATCH_PATHS) {
     app.post(path, basicAuth, json, async (req, res) => {
       await accept(req.source!, parseBatch(req.body, facts(req)));
       ok(res);
@@ -128,7 +149,7 @@ export function createApp(options: GatewayOptions): express.Express {
   }
 
   // navigator.sendBeacon cannot set headers, so the write key comes in the query.
-  app.post('/beacon/v1/batch', basicOrQueryAuth, json, async (req, res) => {
+  app.post(BEACON_PATH, basicOrQueryAuth, json, async (req, res) => {
     await accept(req.source!, parseBatch(req.body, facts(req)));
     ok(res);
   });

@@ -10,6 +10,8 @@ export const GatewayErrorType = {
   sourceDisabled: 'source_disabled',
   invalidRequest: 'invalid_request',
   tooLarge: 'too_large',
+  /** More request headers than the gateway takes (api/limits.ts). */
+  tooManyHeaders: 'too_many_headers',
   unsupportedEncoding: 'unsupported_encoding',
   rateLimited: 'rate_limited',
   storeUnavailable: 'store_unavailable',
@@ -24,6 +26,7 @@ const STATUS: Record<GatewayErrorType, number> = {
   source_disabled: 404,
   invalid_request: 400,
   too_large: 413,
+  too_many_headers: 431,
   unsupported_encoding: 415,
   rate_limited: 429,
   store_unavailable: 503,
@@ -52,6 +55,9 @@ export class GatewayError extends FerryError {
   }
 }
 
+/** body-parser error `type` of a body nested too deep (api/limits.ts's verify hook). */
+export const JSON_TOO_DEEP = 'entity.too.deep';
+
 /** body-parser's error types, for the failures it raises before our handlers run. */
 const BODY_PARSER_ERRORS: Record<string, GatewayErrorType> = {
   'entity.parse.failed': GatewayErrorType.invalidRequest,
@@ -60,6 +66,7 @@ const BODY_PARSER_ERRORS: Record<string, GatewayErrorType> = {
   'request.aborted': GatewayErrorType.invalidRequest,
   'request.size.invalid': GatewayErrorType.invalidRequest,
   'charset.unsupported': GatewayErrorType.unsupportedEncoding,
+  [JSON_TOO_DEEP]: GatewayErrorType.invalidRequest,
 };
 
 const BODY_PARSER_MESSAGES: Partial<Record<GatewayErrorType, string>> = {
@@ -80,6 +87,8 @@ function fromBodyParser(err: unknown): GatewayError | undefined {
     type = status === 413 ? GatewayErrorType.tooLarge : status === 415 ? GatewayErrorType.unsupportedEncoding : GatewayErrorType.invalidRequest;
   }
   if (!type) return undefined;
+  // Our own verify hook's refusal (api/limits.ts), whose message says which limit.
+  if (rawType === JSON_TOO_DEEP && err instanceof Error) return new GatewayError(type, err.message, { cause: err });
   const message = rawType === undefined && type === GatewayErrorType.invalidRequest ? 'Invalid request body: cannot be decoded' : (BODY_PARSER_MESSAGES[type] ?? 'Invalid request');
   return new GatewayError(type, message, { cause: err });
 }

@@ -12,9 +12,11 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { ensurePartitions } from '../log/partitions';
 import { LOG_WRITER_APPLICATION, LogWriter } from '../log/writer';
+import { createGatewayMetrics } from '../metrics/gateway';
 import { SupervisorClient } from '../ops/supervisorClient';
 import { createApp } from './app';
 import { createHealthCheck } from './health';
+import { createLimitedServer } from './limits';
 import { controlModeSource } from './mode';
 import { ReplayClient } from '../ops/replayClient';
 import { resolveVersion } from './version';
@@ -40,6 +42,10 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
   await migrate(pool)
     .then(() => ensurePartitions(pool))
     .catch((err: unknown) => logger.warn({ err }, 'could not prepare the log; will retry on first write'));
+  // /health reports the mode and paused destinations the supervisor wrote, read at most once a second.
+  const mode = controlModeSource(() => readControl(pool));
+  // Read at each scrape, by then `sink` exists.
+  const metrics = createGatewayMetrics({ mode, destinationIds: workspace.destinationIds(), logBacklog: () => sink.backlog });
   const sink = new LogWriter({
     pool,
     buckets: env.FERRY_LOG_BUCKETS,
@@ -47,10 +53,9 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
     maxRows: env.FERRY_LOG_BATCH_ROWS,
     maxWaitMs: env.FERRY_LOG_BATCH_WAIT_MS,
     timeoutMs: env.FERRY_LOG_WRITE_TIMEOUT_MS,
+    metrics: metrics.log,
   });
   const health = createHealthCheck({ connection, pool });
-  // /health reports the mode and paused destinations the supervisor wrote, read at most once a second.
-  const mode = controlModeSource(() => readControl(pool));
   // The admin API exists only with a token; it commands the supervisor through Temporal.
   const adminClient = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const admin = env.FERRY_ADMIN_TOKEN
@@ -71,12 +76,22 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
     health,
     logger,
     maxRequestBytes: env.FERRY_MAX_REQUEST_KB * 1024,
+    maxJsonDepth: env.FERRY_MAX_JSON_DEPTH,
+    maxHeaders: env.FERRY_MAX_HEADERS,
     version: resolveVersion({ commit: env.FERRY_COMMIT }),
     mode,
+    metrics,
     ...(admin ? { admin } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(env.PORT, env.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = createLimitedServer(app, {
+      maxHeaders: env.FERRY_MAX_HEADERS,
+      maxHeaderBytes: env.FERRY_MAX_HEADER_BYTES,
+      headersTimeoutMs: env.FERRY_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: env.FERRY_REQUEST_TIMEOUT_MS,
+    });
+    s.once('error', reject);
+    s.listen(env.PORT, env.HOST, () => resolve(s));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../temporal/names';
+import { addressPolicyEnv } from './addressPolicyEnv';
 import { alertEnv } from './alertEnv';
 import { ConfigError } from './errors';
 
@@ -11,6 +12,9 @@ const port = z.coerce.number().int().min(1).max(65535);
 /** A port to listen on; 0 lets the system pick a free one, which the process then logs. */
 const listenPort = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+
+/** The worker's /metrics port (the Prometheus exporter convention); the gateway serves /metrics on PORT. */
+export const DEFAULT_WORKER_METRICS_PORT = 9464;
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Where Ferry finds Temporal. */
@@ -87,7 +91,17 @@ export const workerEnvSchema = z.object({
   FERRY_HEALTH_REPORT_MS: positiveInt.min(500).default(5_000),
   /** How often workers re-read the supervisor's decisions: a pause reaches every worker within this long. */
   FERRY_CONTROL_REFRESH_MS: positiveInt.min(100).max(5_000).default(1_000),
+  /** Port of the worker's Prometheus /metrics listener; 0 turns it off. */
+  FERRY_WORKER_METRICS_PORT: listenPort.default(DEFAULT_WORKER_METRICS_PORT),
+  /** Address that listener binds; 0.0.0.0 lets a Prometheus on another host scrape it. */
+  FERRY_WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * host:port where Temporal's SDK serves its own worker metrics (task slots, poll and schedule
+   * latencies, sticky cache) for Prometheus, prefixed temporal_. Off when unset.
+   */
+  FERRY_TEMPORAL_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port').optional(),
   ...alertEnv,
+  ...addressPolicyEnv,
 });
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
@@ -97,6 +111,16 @@ export const gatewayEnvSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Largest accepted request body after decompression, in KB. */
   FERRY_MAX_REQUEST_KB: positiveInt.default(4_000),
+  /** Deepest nesting of objects and arrays in a JSON body; deeper is refused 400 before it is parsed. */
+  FERRY_MAX_JSON_DEPTH: positiveInt.max(10_000).default(64),
+  /** Headers a request may carry; more are refused 431. */
+  FERRY_MAX_HEADERS: positiveInt.max(2_000).default(100),
+  /** Bytes of a request's line and headers together (Node's maxHeaderSize); more are refused 431. */
+  FERRY_MAX_HEADER_BYTES: positiveInt.min(1_024).default(16_384),
+  /** Time a client has to send a request's headers before its connection is closed (slowloris). */
+  FERRY_HEADERS_TIMEOUT_MS: positiveInt.default(10_000),
+  /** Time a client has to send a whole request, body included. */
+  FERRY_REQUEST_TIMEOUT_MS: positiveInt.default(60_000),
   /** Log writers committing in parallel. */
   FERRY_LOG_WRITERS: positiveInt.max(64).default(4),
   /** Rows one log transaction takes at most. */

@@ -3,6 +3,7 @@
  * FERRY_WORKSPACE_CONFIG. Everything is validated here, destination configs included, so that a bad
  * config stops startup instead of failing deliveries later.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -86,6 +87,7 @@ export interface Source {
 }
 
 export class Workspace {
+  /** By the hex SHA-256 digest of the write key; see sourceByWriteKey. */
   private readonly byWriteKey = new Map<string, Source>();
   private readonly byId = new Map<string, Source>();
 
@@ -95,13 +97,25 @@ export class Workspace {
     readonly workspaceId?: string,
   ) {
     for (const source of sources) {
-      this.byWriteKey.set(source.writeKey, source);
+      this.byWriteKey.set(writeKeyDigest(source.writeKey).toString('hex'), source);
       this.byId.set(source.id, source);
     }
   }
 
+  /**
+   * The source a presented write key belongs to, in time that tells an attacker nothing about the
+   * real keys. A Map keyed by the key itself would compare strings byte by byte and stop at the first
+   * difference, so response times would reveal how long a prefix of a real key a guess shares. The
+   * map is keyed by the key's SHA-256 digest instead: the lookup's timing can only tell about the
+   * digest of the attacker's own guess, which reveals nothing about any key (finding a key from its
+   * digest is a preimage attack). The found key is then confirmed with timingSafeEqual over two
+   * 32-byte digests, which takes the same time whatever the keys' contents and lengths.
+   */
   sourceByWriteKey(writeKey: string): Source | undefined {
-    return this.byWriteKey.get(writeKey);
+    const presented = writeKeyDigest(writeKey);
+    const source = this.byWriteKey.get(presented.toString('hex'));
+    if (!source || !timingSafeEqual(presented, writeKeyDigest(source.writeKey))) return undefined;
+    return source;
   }
 
   source(sourceId: string): Source | undefined {
@@ -128,6 +142,11 @@ export class Workspace {
     for (const source of this.sources) for (const d of source.destinations) if (d.breaker) overrides[d.id] = { ...overrides[d.id], ...d.breaker };
     return overrides;
   }
+}
+
+/** A write key's SHA-256: fixed-length, so that comparing two of them cannot leak a key's length. */
+function writeKeyDigest(writeKey: string): Buffer {
+  return createHash('sha256').update(writeKey, 'utf8').digest();
 }
 
 export interface WorkspaceOptions {

@@ -1,7 +1,7 @@
 import { FerryError } from '../errors/ferryError';
 import type { z } from 'zod';
 import type { EventType, FerryEvent } from '../events/event';
-import type { DeliveryRequest } from '../delivery/requests';
+import type { DeliveryRequest, HttpDeliveryRequest } from '../delivery/requests';
 
 /** What every destination folder exports: its config schema and a pure transform. */
 export interface DestinationDefinition<C = unknown> {
@@ -12,6 +12,15 @@ export interface DestinationDefinition<C = unknown> {
   readonly supportedMessageTypes: readonly EventType[];
   /** Builds the requests for one event. Throws TransformError when the event itself is unusable. */
   transform(event: FerryEvent, config: C, context: TransformContext): readonly DeliveryRequest[];
+  /**
+   * Adds the destination's credentials to one of its transform's HTTP requests, as the deliver step
+   * sends it. A transform's requests carry no credentials: they are stored with dead letters and can
+   * reach workflow history, so the keys are added only on the way to the wire. Returns a new request
+   * and leaves the given one as it is. @default the request unchanged (no credentials)
+   */
+  authorize?(request: HttpDeliveryRequest, config: C): HttpDeliveryRequest;
+  /** The config's credential values, for checks that they never reach stored data. @default none */
+  secrets?(config: C): readonly string[];
 }
 
 export interface TransformContext {

@@ -8,6 +8,7 @@ import type { Pool } from 'pg';
 import { GroupCommit } from '../db/groupCommit';
 import { migrate } from '../db/migrate';
 import { FerryError } from '../errors/ferryError';
+import type { LogWriteMetrics } from '../metrics/gateway';
 import type { RoutedEvent } from '../events/event';
 import { userKeyOf } from '../temporal/names';
 import { bucketOf } from './buckets';
@@ -35,6 +36,8 @@ export interface LogWriterOptions {
   readonly maxWaitMs?: number;
   /** A write not committed within this long is reported as failed (the caller answers 503). @default 5000 */
   readonly timeoutMs?: number;
+  /** Where each commit's rows and duration are recorded. @default not recorded */
+  readonly metrics?: LogWriteMetrics;
 }
 
 interface Row {
@@ -117,6 +120,20 @@ export class LogWriter {
   }
 
   private async insert(rows: readonly Row[]): Promise<void> {
+    const metrics = this.options.metrics;
+    if (!metrics) return this.write(rows);
+    metrics.batchRows.observe(rows.length);
+    const done = metrics.commitSeconds.startTimer();
+    try {
+      await this.write(rows);
+      done({ outcome: 'ok' });
+    } catch (err) {
+      done({ outcome: 'error' });
+      throw err;
+    }
+  }
+
+  private async write(rows: readonly Row[]): Promise<void> {
     const json = JSON.stringify(rows);
     try {
       await this.options.pool.query(INSERT, [json]);

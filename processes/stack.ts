@@ -14,7 +14,12 @@ export interface StackOptions {
   readonly only?: string;
   /** More environment for start.js and the components it runs (PORT, FERRY_WORKSPACE_CONFIG…). */
   readonly env?: Record<string, string>;
-  /** Building the Temporal CLI on a fresh machine takes minutes. @default 15 minutes */
+  /**
+   * A real Temporal server on the embedded PostgreSQL (start.js `--cluster`) instead of the dev server.
+   * @default false
+   */
+  readonly cluster?: boolean;
+  /** Building the Temporal CLI (or server) on a fresh machine takes minutes. @default 15 minutes */
   readonly timeoutMs?: number;
 }
 
@@ -29,12 +34,12 @@ export interface Stack {
 }
 
 /** Runs dist/scripts/start.js on free ports with its data in `dir`; its log goes to `dir/stack.log`. */
-export async function startStack(dir: string, { only = 'temporal,database', env: extra = {}, timeoutMs = 15 * 60_000 }: StackOptions = {}): Promise<Stack> {
+export async function startStack(dir: string, { only = 'temporal,database', env: extra = {}, cluster = false, timeoutMs = 15 * 60_000 }: StackOptions = {}): Promise<Stack> {
   const readyFile = path.join(dir, 'ready.json');
   const dataDir = path.join(dir, 'stack');
   // start.js hands these ports to the dev server and PostgreSQL; a port taken meanwhile means a new start.
   const proc = await withFreePorts(3, ([temporal, ui, postgres]) =>
-    startNode('stack', [path.join(PROJECT_ROOT, 'dist', 'scripts', 'start.js'), '--only', only, '--ready-file', readyFile], {
+    startNode('stack', [path.join(PROJECT_ROOT, 'dist', 'scripts', 'start.js'), '--only', only, '--ready-file', readyFile, ...(cluster ? ['--cluster'] : [])], {
       env: { FERRY_DATA_DIR: dataDir, TEMPORAL_PORT: String(temporal), TEMPORAL_UI_PORT: String(ui), FERRY_PG_PORT: String(postgres), ...extra },
       readyText: 'Ctrl-C stops everything',
       logFile: path.join(dir, 'stack.log'),

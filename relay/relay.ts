@@ -11,6 +11,7 @@ import { Client as PgClient, type Pool } from 'pg';
 import type { Logger } from 'pino';
 import { comparePositions, type LogPosition } from '../log/position';
 import { LOG_CHANNEL, LOG_WRITER_APPLICATION } from '../log/writer';
+import type { RelayMetrics } from '../metrics/worker';
 import { pipelineWorkflowId, searchAttributes } from '../temporal/names';
 import { logSignal, PIPELINE_WORKFLOW_TYPE, type LogRef, type LogSignalInput } from '../workflows/definitions';
 import type { PipelineArgs } from '../workflows/pipeline';
@@ -43,6 +44,8 @@ export interface RelayOptions {
   readonly leaseMs?: number;
   /** Whether to forward at all; false in degraded mode, when rows are stored but not forwarded. @default always */
   readonly forwarding?: () => boolean;
+  /** Where the lag and each signal's size are recorded. @default not recorded */
+  readonly metrics?: RelayMetrics;
 }
 
 export interface RelayLag {
@@ -252,10 +255,15 @@ export class Relay {
             { key: searchAttributes.userKey, value: first.user_key },
           ],
         }));
+        this.options.metrics?.signalEvents.observe(rows.length);
+        // The first and last messageIds tie this signal to the gateway's and the delivery's log lines.
+        this.options.logger.debug({ workflowId, events: rows.length, messageId: first.message_id, lastMessageId: rows.at(-1)!.message_id }, 'relay: signalled');
         return;
       } catch (err) {
         if (!this.running) throw err;
-        if (attempt === 3 || attempt % 20 === 0) this.options.logger.warn({ err, workflowId, attempt }, 'relay: Temporal did not accept a signal; retrying');
+        if (attempt === 3 || attempt % 20 === 0) {
+          this.options.logger.warn({ err, workflowId, messageId: first.message_id, events: rows.length, attempt }, 'relay: Temporal did not accept a signal; retrying');
+        }
         await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))));
       }
     }
@@ -264,6 +272,7 @@ export class Relay {
   private async rebalance(): Promise<void> {
     try {
       const { gained, released, lost } = await this.leases.rebalance();
+      this.options.metrics?.ownedBuckets.set(this.leases.owned.size);
       if (gained.length + released.length + lost.length > 0) {
         this.options.logger.info({ gained, released, lost, owned: this.ownedBuckets().length }, 'relay: buckets changed hands');
       }
@@ -285,6 +294,7 @@ export class Relay {
     const owned = [...this.leases.owned.values()];
     if (owned.length === 0) {
       this.lastLag = { rows: 0, buckets: 0 };
+      this.recordLag();
       return;
     }
     const start = owned.reduce((min, b) => (comparePositions(b.cursor, min) < 0 ? b.cursor : min), owned[0]!.cursor);
@@ -297,6 +307,7 @@ export class Relay {
         [owned.map((b) => b.bucket), start.xid, start.seq, LAG_COUNT_CAP],
       );
       this.lastLag = { rows: Number(rows[0]!.rows), oldestAt: rows[0]!.oldest ?? undefined, buckets: owned.length };
+      this.recordLag();
       if (this.lastLag.rows > 0) {
         const ageSeconds = this.lastLag.oldestAt ? Math.round((Date.now() - this.lastLag.oldestAt.getTime()) / 1000) : 0;
         this.options.logger.info({ unrelayedRows: this.lastLag.rows, oldestAgeSeconds: ageSeconds, buckets: owned.length }, 'relay: behind the log');
@@ -304,6 +315,14 @@ export class Relay {
     } catch (err) {
       this.options.logger.warn({ err }, 'relay: could not measure its lag');
     }
+  }
+
+  private recordLag(): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    metrics.lagRows.set(this.lastLag.rows);
+    metrics.lagSeconds.set(this.lastLag.oldestAt ? Math.max(0, (Date.now() - this.lastLag.oldestAt.getTime()) / 1000) : 0);
+    metrics.ownedBuckets.set(this.lastLag.buckets);
   }
 
   /** LISTEN on a connection of its own; reconnects when it drops (until then, the 1 s poll covers). */

@@ -5,16 +5,23 @@
  *
  * `--only temporal,database` starts a subset (the test suite and `npm run dev-server` use this);
  * `--ready-file F` writes the addresses as JSON to F once everything is up.
+ *
+ * `--cluster` (`npm run cluster`) runs the production shape instead: a real Temporal server on
+ * PostgreSQL with several history shards (temporal/cluster.ts), two workers, and two gateways behind
+ * a load balancer, each its own process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseEnv, startEnvSchema, type StartEnv } from '../config/env';
+import { z } from 'zod';
+import { parseEnv, startEnvSchema } from '../config/env';
 import { startEmbeddedDatabase } from '../db/embedded';
 import { resolveTemporalCli, temporalCliVersion } from '../temporal/binary';
 import { stopChild } from '../processes/children';
 import { startDevServer } from '../temporal/devServer';
+import { startTemporalCluster } from '../temporal/cluster';
+import { resolveTemporalServer, TEMPORAL_SERVER_VERSION } from '../temporal/serverBinary';
 import { startDemoReceiver } from './demoReceiver';
 
 const COMPONENTS = ['temporal', 'database', 'receiver', 'worker', 'gateway'] as const;
@@ -23,18 +30,35 @@ type Component = (typeof COMPONENTS)[number];
 export interface StackAddresses {
   temporalAddress?: string;
   temporalUi?: string;
+  temporalMetricsUrl?: string;
   databaseUrl?: string;
   gatewayUrl?: string;
+  /** With --cluster: the gateways behind gatewayUrl (the balancer). */
+  gatewayUrls?: string[];
   receiverUrl?: string;
   dataDir: string;
 }
 
+/** npm start's settings, and those of its --cluster shape. */
+const startClusterEnvSchema = startEnvSchema.extend({
+  /** History shards of the cluster's Temporal server; fixed once its database exists. @default 4 */
+  FERRY_TEMPORAL_HISTORY_SHARDS: z.coerce.number().int().min(1).max(16_384).default(4),
+  /** @default 2 */
+  FERRY_CLUSTER_GATEWAYS: z.coerce.number().int().min(1).max(16).default(2),
+  /** @default 2 */
+  FERRY_CLUSTER_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
+});
+type StartEnv = z.infer<typeof startClusterEnvSchema>;
+
 const say = (message: string) => process.stdout.write(`[ferry] ${message}\n`);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, 'ready-file': { type: 'string' } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, 'ready-file': { type: 'string' }, cluster: { type: 'boolean' } } });
   const only = parseOnly(values.only);
-  const env = parseEnv(startEnvSchema);
+  const cluster = values.cluster === true;
+  // The real server keeps its state in PostgreSQL: it cannot start without the database.
+  if (cluster && only.has('temporal')) only.add('database');
+  const env = parseEnv(startClusterEnvSchema);
   const dataDir = path.resolve(env.FERRY_DATA_DIR);
   fs.mkdirSync(dataDir, { recursive: true });
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
@@ -62,7 +86,39 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
 
   try {
-    if (only.has('temporal') && !env.TEMPORAL_ADDRESS) {
+    // PostgreSQL first: the cluster's Temporal server keeps its state there, and stops before it.
+    if (only.has('database') && !env.DATABASE_URL) {
+      const startDatabase = () => startEmbeddedDatabase({ dir: path.join(dataDir, 'postgres'), port: env.FERRY_PG_PORT });
+      const db = await startDatabase();
+      stops.push({ name: 'PostgreSQL', stop: keepRunning('PostgreSQL', db, startDatabase, () => stopping) });
+      addresses.databaseUrl = db.url;
+    } else {
+      addresses.databaseUrl = env.DATABASE_URL;
+    }
+
+    if (only.has('temporal') && !env.TEMPORAL_ADDRESS && cluster) {
+      const temporalDir = path.join(dataDir, 'temporal');
+      fs.mkdirSync(temporalDir, { recursive: true });
+      killStale(path.join(temporalDir, 'server.pid'));
+      const binaries = resolveTemporalServer({ env: process.env, onProgress: say });
+      say(`Temporal server: ${binaries.server} (${TEMPORAL_SERVER_VERSION}, ${env.FERRY_TEMPORAL_HISTORY_SHARDS} history shards, PostgreSQL)`);
+      const startServer = async () => {
+        const server = await startTemporalCluster({
+          binaries,
+          databaseUrl: addresses.databaseUrl!,
+          dir: path.join(temporalDir, 'cluster'),
+          port: env.TEMPORAL_PORT,
+          namespace: env.TEMPORAL_NAMESPACE,
+          numHistoryShards: env.FERRY_TEMPORAL_HISTORY_SHARDS,
+        });
+        if (server.pid) fs.writeFileSync(path.join(temporalDir, 'server.pid'), String(server.pid));
+        return server;
+      };
+      const server = await startServer();
+      stops.push({ name: 'the Temporal server', stop: keepRunning('the Temporal server', server, startServer, () => stopping) });
+      addresses.temporalAddress = server.address;
+      addresses.temporalMetricsUrl = server.metricsUrl;
+    } else if (only.has('temporal') && !env.TEMPORAL_ADDRESS) {
       const temporalDir = path.join(dataDir, 'temporal');
       fs.mkdirSync(temporalDir, { recursive: true });
       killStale(path.join(temporalDir, 'server.pid'));
@@ -89,15 +145,6 @@ async function main(): Promise<void> {
       addresses.temporalAddress = env.TEMPORAL_ADDRESS;
     }
 
-    if (only.has('database') && !env.DATABASE_URL) {
-      const startDatabase = () => startEmbeddedDatabase({ dir: path.join(dataDir, 'postgres'), port: env.FERRY_PG_PORT });
-      const db = await startDatabase();
-      stops.push({ name: 'PostgreSQL', stop: keepRunning('PostgreSQL', db, startDatabase, () => stopping) });
-      addresses.databaseUrl = db.url;
-    } else {
-      addresses.databaseUrl = env.DATABASE_URL;
-    }
-
     if (only.has('receiver') && !env.FERRY_WORKSPACE_CONFIG) {
       const receiver = await startDemoReceiver(env.FERRY_DEMO_RECEIVER_PORT, say);
       stops.push({ name: 'the demo receiver', stop: receiver.close });
@@ -105,12 +152,16 @@ async function main(): Promise<void> {
     }
 
     const childEnv = componentEnv(env, addresses);
-    if (only.has('worker')) {
-      stops.push({ name: 'the worker', stop: supervise('worker', ['--max-old-space-size=' + env.FERRY_WORKER_HEAP_MB, 'workers/worker.js'], childEnv, () => stopping) });
-    }
-    if (only.has('gateway')) {
-      stops.push({ name: 'the gateway', stop: supervise('gateway', ['api/server.js'], childEnv, () => stopping) });
-      addresses.gatewayUrl = `http://127.0.0.1:${env.PORT}`;
+    if (cluster) {
+      startClusterComponents(only, env, childEnv, addresses, stops, () => stopping);
+    } else {
+      if (only.has('worker')) {
+        stops.push({ name: 'the worker', stop: supervise('worker', ['--max-old-space-size=' + env.FERRY_WORKER_HEAP_MB, 'workers/worker.js'], childEnv, () => stopping) });
+      }
+      if (only.has('gateway')) {
+        stops.push({ name: 'the gateway', stop: supervise('gateway', ['api/server.js'], childEnv, () => stopping) });
+        addresses.gatewayUrl = `http://127.0.0.1:${env.PORT}`;
+      }
     }
   } catch (err) {
     say(`failed to start: ${(err as Error).message}`);
@@ -120,6 +171,37 @@ async function main(): Promise<void> {
 
   if (values['ready-file']) fs.writeFileSync(values['ready-file'], JSON.stringify(addresses));
   printSummary(addresses, env);
+}
+
+/**
+ * The cluster's Ferry processes: workers, gateways on the ports after PORT, and the balancer on PORT
+ * in front of them, so clients use the same URL as with `npm start`.
+ */
+function startClusterComponents(
+  only: ReadonlySet<Component>,
+  env: StartEnv,
+  childEnv: NodeJS.ProcessEnv,
+  addresses: StackAddresses,
+  stops: Array<{ name: string; stop: () => Promise<void> }>,
+  stopping: () => boolean,
+): void {
+  const heap = '--max-old-space-size=' + env.FERRY_WORKER_HEAP_MB;
+  if (only.has('worker')) {
+    for (let i = 1; i <= env.FERRY_CLUSTER_WORKERS; i++) {
+      stops.push({ name: `worker-${i}`, stop: supervise(`worker-${i}`, [heap, 'workers/worker.js'], childEnv, stopping) });
+    }
+  }
+  if (!only.has('gateway')) return;
+  const gatewayUrls: string[] = [];
+  for (let i = 1; i <= env.FERRY_CLUSTER_GATEWAYS; i++) {
+    const port = env.PORT + i;
+    stops.push({ name: `gateway-${i}`, stop: supervise(`gateway-${i}`, ['api/server.js'], { ...childEnv, PORT: String(port), HOST: '127.0.0.1' }, stopping) });
+    gatewayUrls.push(`http://127.0.0.1:${port}`);
+  }
+  const balancerEnv = { ...childEnv, PORT: String(env.PORT), FERRY_BALANCER_UPSTREAMS: gatewayUrls.join(',') };
+  stops.push({ name: 'the balancer', stop: supervise('balancer', ['scripts/balancer.js'], balancerEnv, stopping) });
+  addresses.gatewayUrl = `http://127.0.0.1:${env.PORT}`;
+  addresses.gatewayUrls = gatewayUrls;
 }
 
 function parseOnly(value: string | undefined): Set<Component> {
@@ -232,7 +314,8 @@ function killStale(pidFile: string): void {
   if (!Number.isInteger(pid) || pid <= 0) return;
   try {
     const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.includes('start-dev')) return;
+    // The dev server, or the cluster's server from the per-machine cache.
+    if (!cmdline.includes('start-dev') && !cmdline.includes('--allow-no-auth')) return;
     process.kill(pid, 'SIGTERM');
     say(`stopped a Temporal dev server left running by an earlier start (pid ${pid})`);
   } catch {
@@ -244,9 +327,11 @@ function printSummary(a: StackAddresses, env: StartEnv): void {
   const lines = [
     '',
     'Ferry is running.',
-    a.gatewayUrl && `  Gateway:         ${a.gatewayUrl}   (health: ${a.gatewayUrl}/health)`,
+    a.gatewayUrl && `  Gateway:         ${a.gatewayUrl}   (health: ${a.gatewayUrl}/health)${a.gatewayUrls ? ', a balancer in front of:' : ''}`,
+    ...(a.gatewayUrls ?? []).map((url, i) => `    gateway-${i + 1}:     ${url}`),
     a.temporalUi && `  Temporal Web UI: ${a.temporalUi}`,
     a.temporalAddress && `  Temporal:        ${a.temporalAddress} (namespace ${env.TEMPORAL_NAMESPACE})`,
+    a.temporalMetricsUrl && `  Temporal metrics: ${a.temporalMetricsUrl} (a real server has no Web UI built in: run temporalio/ui against it)`,
     a.databaseUrl && `  Database:        ${redact(a.databaseUrl)}`,
     a.receiverUrl && `  Demo receiver:   ${a.receiverUrl} (logs every event it receives)`,
     `  Data:            ${a.dataDir}`,

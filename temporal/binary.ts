@@ -18,9 +18,13 @@ export interface ResolveOptions {
   readonly onProgress?: (message: string) => void;
 }
 
+/** The per-machine cache that Go-built binaries live in, outside any checkout. */
+export function ferryCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.FERRY_CACHE_DIR || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ferry');
+}
+
 export function temporalCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.FERRY_CACHE_DIR || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ferry');
-  return path.join(base, `temporal-${TEMPORAL_CLI_VERSION}`);
+  return path.join(ferryCacheDir(env), `temporal-${TEMPORAL_CLI_VERSION}`);
 }
 
 export function resolveTemporalCli({ env = process.env, onProgress = () => undefined }: ResolveOptions = {}): string | undefined {
@@ -33,7 +37,7 @@ export function resolveTemporalCli({ env = process.env, onProgress = () => undef
   const cacheDir = temporalCacheDir(env);
   const cached = path.join(cacheDir, 'temporal');
   if (isExecutable(cached)) return cached;
-  const go = GO_CANDIDATES.map((g) => (g.includes('/') ? (isExecutable(g) ? g : undefined) : findOnPath(g, env))).find(Boolean);
+  const go = findGo(env);
   if (!go) return undefined;
   onProgress(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with ${go} into ${cacheDir} (once per machine; takes a few minutes)`);
   fs.mkdirSync(cacheDir, { recursive: true });
@@ -55,7 +59,12 @@ export function resolveTemporalCli({ env = process.env, onProgress = () => undef
   return cached;
 }
 
-function isExecutable(file: string): boolean {
+/** The Go toolchain: `go` on PATH, else the official tarball's /usr/local/go/bin/go. */
+export function findGo(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return GO_CANDIDATES.map((g) => (g.includes('/') ? (isExecutable(g) ? g : undefined) : findOnPath(g, env))).find(Boolean);
+}
+
+export function isExecutable(file: string): boolean {
   try {
     fs.accessSync(file, fs.constants.X_OK);
     return fs.statSync(file).isFile();

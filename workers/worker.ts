@@ -10,6 +10,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DeliveryProgress } from '../activities/deliver/progress';
 import { PostgresConnections } from '../activities/deliver/warehouse/connections';
+import { AddressPolicy } from '../activities/deliver/addressPolicy';
+import { HttpTransport } from '../activities/deliver/http';
 import { TransformationLoader } from '../transformations/loader';
 import { UserTransformationSandboxes } from '../transformations/pool';
 import { createAlertActivities } from '../activities/alerts';
@@ -31,7 +33,9 @@ import { startMaintenance } from './maintenance';
 import { HealthReporter } from './healthReporter';
 import { createPipelineWorker } from './pipelineWorker';
 import { createSupervisorWorker } from './supervisorWorker';
-import { installRuntimeLogger } from './runtime';
+import { installRuntime } from './runtime';
+import { createWorkerMetrics } from '../metrics/worker';
+import { startMetricsServer } from '../metrics/server';
 import { bundleFerryWorkflows } from './workflowSource';
 
 /** The bundler's info lines are noise in the worker's log; its warnings and errors are kept. */
@@ -80,7 +84,16 @@ export function pipelineSettingsFromEnv(env: WorkerEnv): PipelineSettings {
 
 async function main(env: WorkerEnv): Promise<void> {
   const logger = createLogger('worker', env.LOG_LEVEL);
-  installRuntimeLogger(logger);
+  installRuntime(logger, { metricsAddress: env.FERRY_TEMPORAL_METRICS_ADDRESS });
+  const metrics = createWorkerMetrics();
+  // Metrics are for watching: a port already taken costs the metrics, not the deliveries.
+  const metricsServer =
+    env.FERRY_WORKER_METRICS_PORT === 0
+      ? undefined
+      : await startMetricsServer({ registry: metrics.registry, host: env.FERRY_WORKER_METRICS_HOST, port: env.FERRY_WORKER_METRICS_PORT }).catch((err: unknown) => {
+          logger.warn({ err, port: env.FERRY_WORKER_METRICS_PORT }, 'could not serve /metrics; running without');
+          return undefined;
+        });
   const workspace = loadWorkspace(env.FERRY_WORKSPACE_CONFIG, process.env, { compiler: (baseDir) => new TransformationLoader(baseDir) });
   // The delivery steps' log reads and progress, dead letters, the relay and housekeeping share it.
   const pool = createPool(env.DATABASE_URL, 20);
@@ -96,6 +109,8 @@ async function main(env: WorkerEnv): Promise<void> {
     isolatesPerVersion: env.FERRY_USER_TRANSFORM_ISOLATES,
   });
   const warehouses = new PostgresConnections();
+  // Destination requests go only where the address policy allows, redirects and DNS answers included.
+  const httpTransport = new HttpTransport({ addressPolicy: new AddressPolicy({ allow: env.FERRY_DESTINATION_ALLOW, deny: env.FERRY_DESTINATION_DENY }) });
   // Progress records are many and small; they need not wait for a disk sync (see DeliveryProgress).
   const progressPool = createPool(env.DATABASE_URL, 4, { asyncCommit: true });
   const progress = new DeliveryProgress(progressPool);
@@ -134,9 +149,12 @@ async function main(env: WorkerEnv): Promise<void> {
       config: { httpTimeoutMs: env.FERRY_HTTP_TIMEOUT_MS, transformTimeoutMs: env.FERRY_TRANSFORM_TIMEOUT_MS },
       sandboxes,
       warehouses,
+      http: httpTransport.send,
       progress,
       control,
       health,
+      metrics: metrics.delivery,
+      logger: logger.child({ component: 'delivery' }),
     }),
     settings: pipelineSettingsFromEnv(env),
     health,
@@ -158,11 +176,15 @@ async function main(env: WorkerEnv): Promise<void> {
     leaseMs: env.FERRY_RELAY_LEASE_MS,
     // Degraded mode: every event is stored in the log, and none is forwarded until it ends.
     forwarding: () => control.current.mode !== PIPELINE_MODES.degraded,
+    metrics: metrics.relay,
   });
   await relay.start();
   const reporter = new HealthReporter({ client, taskQueue: env.FERRY_TASK_QUEUE, counters: health, workerId, logger, intervalMs: env.FERRY_HEALTH_REPORT_MS });
   reporter.start();
-  logger.info({ taskQueue: env.FERRY_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker running');
+  logger.info(
+    { taskQueue: env.FERRY_TASK_QUEUE, address: env.TEMPORAL_ADDRESS, metricsPort: metricsServer?.port, temporalMetrics: env.FERRY_TEMPORAL_METRICS_ADDRESS },
+    'worker running',
+  );
   // Worker.run() returns after SIGINT/SIGTERM, once in-flight tasks are done. The relay stops first,
   // handing its buckets over, so that no new work arrives for the tasks being finished.
   const stopRelay = () => void relay.stop();
@@ -176,10 +198,12 @@ async function main(env: WorkerEnv): Promise<void> {
   maintenance.stop();
   sandboxes.dispose();
   await warehouses.close();
+  httpTransport.close();
   await clientConnection.close();
   await connection.close();
   await progressPool.end();
   await pool.end();
+  await metricsServer?.close();
   logger.info('worker stopped');
 }
 

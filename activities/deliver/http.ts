@@ -3,9 +3,12 @@
  * cost was about three times higher on this machine kind (fetch 976 µs, node:http 322 µs per local
  * round trip, client and server together), which made it the delivery path's largest single cost.
  */
+import dns from 'node:dns';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import type { HttpDeliveryRequest } from '../../delivery/requests';
+import { DEFAULT_ADDRESS_POLICY, DestinationDeniedError, type AddressPolicy } from './addressPolicy';
 import type { DeliveryOutcome, SendOptions } from './transport';
 
 const MAX_BODY_KEPT = 2_000;
@@ -14,6 +17,8 @@ const MAX_REDIRECTS = 5;
 export interface HttpTransportOptions {
   /** Connections kept per destination host. @default 64 */
   readonly maxSocketsPerHost?: number;
+  /** Which hosts and addresses requests may go to, redirects included. @default DEFAULT_ADDRESS_POLICY */
+  readonly addressPolicy?: AddressPolicy;
 }
 
 interface Answer {
@@ -24,10 +29,14 @@ interface Answer {
 
 export class HttpTransport {
   private readonly agents: { readonly http: http.Agent; readonly https: https.Agent };
+  private readonly policy: AddressPolicy;
+  private readonly lookup: LookupFunction;
 
-  constructor({ maxSocketsPerHost = 64 }: HttpTransportOptions = {}) {
+  constructor({ maxSocketsPerHost = 64, addressPolicy = DEFAULT_ADDRESS_POLICY }: HttpTransportOptions = {}) {
     const agentOptions = { keepAlive: true, maxSockets: maxSocketsPerHost, scheduling: 'lifo' as const };
     this.agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+    this.policy = addressPolicy;
+    this.lookup = guardedLookup(addressPolicy);
   }
 
   /** Sends one request; a Transport for DeliveryRequest kind `http`. */
@@ -36,6 +45,8 @@ export class HttpTransport {
     try {
       answer = await this.exchange(request, options);
     } catch (err) {
+      // Refused by the address policy: sending again would be refused again, so the event aborts.
+      if (err instanceof DestinationDeniedError) return { kind: 'rejected', body: err.message, notSent: err.message };
       return { kind: 'retryable', error: describeNetworkError(err, request.url), throttled: false };
     }
     const { status, body } = answer;
@@ -84,13 +95,21 @@ export class HttpTransport {
     }
   }
 
+  /**
+   * One hop. Its host is checked here (an IP literal never goes through DNS) and each address DNS
+   * gives for it in the lookup at connect time, so that every hop of a redirect is checked too.
+   */
   private once(url: URL, method: string, headers: Record<string, string>, body: string | undefined, deadline: number): Promise<Answer> {
     const secure = url.protocol === 'https:';
     return new Promise<Answer>((resolve, reject) => {
       const remaining = deadline - Date.now();
       if (remaining <= 0) return reject(new TimeoutError());
+      if (url.protocol !== 'http:' && !secure) return reject(new DestinationDeniedError(`not sent: ${url.protocol} URLs are not HTTP`, url.hostname));
+      const verdict = this.policy.checkHost(url.hostname);
+      if (!verdict.allowed) return reject(denied(url.hostname, undefined, verdict.reason));
       const req = (secure ? https : http).request(url, {
         method,
+        lookup: this.lookup,
         agent: secure ? this.agents.https : this.agents.http,
         headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       });
@@ -120,6 +139,31 @@ export class HttpTransport {
       req.end(body);
     });
   }
+}
+
+function denied(host: string, address: string | undefined, reason: string): DestinationDeniedError {
+  const where = address === undefined || address === host ? host : `${host} (${address})`;
+  return new DestinationDeniedError(`not sent: ${where} is a denied destination address: ${reason}; see FERRY_DESTINATION_ALLOW`, host, address);
+}
+
+/**
+ * dns.lookup, refusing a name when any address it resolves to is denied: the check happens on the
+ * addresses the socket will connect to, so a name pointed at a metadata address (or re-pointed
+ * between a check and the connection, DNS rebinding) is refused before connecting.
+ */
+function guardedLookup(policy: AddressPolicy): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      for (const { address } of addresses) {
+        const verdict = policy.checkAddress(address);
+        if (!verdict.allowed) return callback(denied(hostname, address, verdict.reason), '', 0);
+      }
+      if (addresses.length === 0) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
+      if (options.all) return (callback as unknown as (e: null, all: dns.LookupAddress[]) => void)(null, addresses);
+      callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
 }
 
 class TimeoutError extends Error {

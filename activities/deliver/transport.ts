@@ -5,7 +5,13 @@ import type { DeliveryRequest } from '../../delivery/requests';
 export type DeliveryOutcome =
   | { readonly kind: 'delivered'; readonly status?: number }
   /** The destination refused the event for good (e.g. HTTP 4xx): abort, do not retry. */
-  | { readonly kind: 'rejected'; readonly status?: number; readonly body: string }
+  | {
+      readonly kind: 'rejected';
+      readonly status?: number;
+      readonly body: string;
+      /** Set when Ferry refused to send (the address policy), so the reason does not blame the destination. */
+      readonly notSent?: string;
+    }
   | {
       readonly kind: 'retryable';
       readonly status?: number;

@@ -2,6 +2,7 @@ import type { FerryEvent } from '../../events/event';
 import type { HttpDeliveryRequest } from '../../delivery/requests';
 import { TransformError } from '../definition';
 import { DESTINATION_NAMES } from '../names';
+import { isRecord } from '../../events/json';
 import { clientIp, definedOnly, eventTimeMs, isEmpty, numberAt, recordAt, textAt, userTraits } from '../fields/event';
 import type { AmplitudeConfig } from './config';
 import {
@@ -30,7 +31,9 @@ const DESTINATION = DESTINATION_NAMES.amplitude;
  * Alias goes to the User Mapping API (https://amplitude.com/docs/apis/analytics/user-mapping). Both
  * take form fields, the API key among them, as their pages' Authentication sections say ("API key
  * passed in the body of the request"). The User Mapping page's curl example puts them in the query
- * string instead; the body also keeps the key out of URLs, proxy logs and the dead-letter store.
+ * string instead; the body also keeps the key out of URLs and proxy logs. The requests built here
+ * carry no key: authorizeAmplitude adds `api_key` as each one is sent, so that it never reaches the
+ * dead-letter store or workflow history.
  */
 export function transformAmplitude(event: FerryEvent, config: AmplitudeConfig): HttpDeliveryRequest[] {
   switch (event.type) {
@@ -93,7 +96,7 @@ function groupRequests(event: FerryEvent, config: AmplitudeConfig): HttpDelivery
     // Plain properties, as the page's example sends them; the API would also take operations such as $set.
     const identification: AmplitudeGroupIdentification[] = [{ group_type: groupType, group_value: groupValue, group_properties: traits }];
     const url = config.groupIdentifyEndpoint ?? AMPLITUDE_ENDPOINTS[config.residencyServer].groupIdentify;
-    requests.push(formRequest(url, { api_key: config.apiKey, identification: JSON.stringify(identification) }));
+    requests.push(formRequest(url, { identification: JSON.stringify(identification) }));
   }
   return requests;
 }
@@ -104,15 +107,26 @@ function usermap(event: FerryEvent, config: AmplitudeConfig): HttpDeliveryReques
   if (!event.previousId) fail('an alias event needs a previousId');
   const mapping: AmplitudeUserMapping[] = [{ user_id: event.previousId, global_user_id: event.userId }];
   const url = config.usermapEndpoint ?? AMPLITUDE_ENDPOINTS[config.residencyServer].usermap;
-  return formRequest(url, { api_key: config.apiKey, mapping: JSON.stringify(mapping) });
+  return formRequest(url, { mapping: JSON.stringify(mapping) });
 }
 
 function formRequest(url: string, fields: Record<string, string>): HttpDeliveryRequest {
   return { kind: 'http', method: 'POST', url, headers: FORM_HEADERS, encoding: 'form', body: fields };
 }
 
+/**
+ * Every Amplitude API Ferry calls takes the key as the `api_key` field of the body: a JSON property for
+ * the HTTP V2 API, a form field for Group Identify and User Mapping. Put first, where the documented
+ * examples have it.
+ */
+export function authorizeAmplitude(request: HttpDeliveryRequest, config: AmplitudeConfig): HttpDeliveryRequest {
+  if (request.encoding === 'form') return { ...request, body: { api_key: config.apiKey, ...request.body } };
+  if (!isRecord(request.body)) return request;
+  return { ...request, body: { api_key: config.apiKey, ...request.body } };
+}
+
 function httpApi(config: AmplitudeConfig, events: AmplitudeEvent[]): HttpDeliveryRequest {
-  const body: AmplitudeHttpApiBody = { api_key: config.apiKey, events, options: { min_id_length: MIN_ID_LENGTH } };
+  const body: AmplitudeHttpApiBody = { events, options: { min_id_length: MIN_ID_LENGTH } };
   return {
     kind: 'http',
     method: 'POST',

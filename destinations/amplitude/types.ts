@@ -43,8 +43,8 @@ export interface AmplitudeEvent {
   revenueType?: string;
 }
 
+/** The HTTP V2 body as the transform builds it: `api_key` is added when it is sent (see authorizeAmplitude). */
 export interface AmplitudeHttpApiBody {
-  api_key: string;
   events: AmplitudeEvent[];
   options?: {
     /** Amplitude rejects ids shorter than 5 characters unless told otherwise. */

@@ -1,7 +1,7 @@
 import { defineDestination } from '../definition';
 import { DESTINATION_NAMES } from '../names';
 import { ga4ConfigSchema } from './config';
-import { transformGa4 } from './transform';
+import { authorizeGa4, transformGa4 } from './transform';
 
 /**
  * The Measurement Protocol needs at least one event per request, so identify has nothing to carry on
@@ -13,4 +13,6 @@ export const ga4 = defineDestination({
   configSchema: ga4ConfigSchema,
   supportedMessageTypes: ['track', 'page', 'group'],
   transform: (event, config, context) => transformGa4(event, config, context),
+  authorize: (request, config) => authorizeGa4(request, config),
+  secrets: (config) => [config.apiSecret],
 });

@@ -47,9 +47,16 @@ export function transformGa4(event: FerryEvent, config: Ga4Config, context?: Pic
     events: [ga4Event(event)],
   });
   const url = new URL(`${(config.baseUrl ?? GA4_DEFAULT_BASE_URL).replace(/\/+$/, '')}${config.debugMode ? GA4_PATHS.validate : GA4_PATHS.collect}`);
+  // The api_secret is added as the request is sent (authorizeGa4), so stored requests never hold it.
   url.searchParams.set('measurement_id', config.measurementId);
-  url.searchParams.set('api_secret', config.apiSecret);
   return [{ kind: 'http', method: 'POST', url: url.toString(), headers: { 'content-type': 'application/json' }, body }];
+}
+
+/** The Measurement Protocol takes its secret only as the `api_secret` query parameter. */
+export function authorizeGa4(request: HttpDeliveryRequest, config: Ga4Config): HttpDeliveryRequest {
+  const url = new URL(request.url);
+  url.searchParams.set('api_secret', config.apiSecret);
+  return { ...request, url: url.toString() };
 }
 
 /**

@@ -19,6 +19,7 @@ import {
 import type { MixpanelEvent, MixpanelEventProperties, MixpanelGroupUpdate, MixpanelProfileUpdate } from './types';
 
 const DESTINATION = DESTINATION_NAMES.mixpanel;
+const IMPORT_PATH = '/import';
 
 /**
  * Events go to /import (which takes events of any age, unlike /track), profiles to /engage and group
@@ -152,14 +153,29 @@ function importSecret(config: MixpanelConfig): boolean {
   return config.apiSecret !== undefined || config.serviceAccountSecret !== undefined;
 }
 
+/** Without credentials: authorizeMixpanel adds them as the request is sent. */
 function importRequest(config: MixpanelConfig, events: MixpanelEvent[]): HttpDeliveryRequest {
   const query: Record<string, string> = { strict: '1' };
-  let credentials = `${config.apiSecret ?? config.token}:`;
-  if (config.serviceAccountUserName !== undefined && config.serviceAccountSecret !== undefined && config.projectId !== undefined) {
-    credentials = `${config.serviceAccountUserName}:${config.serviceAccountSecret}`;
-    query.project_id = config.projectId;
-  }
-  const request = jsonRequest(config, '/import', events, query);
+  const account = serviceAccount(config);
+  if (account) query.project_id = account.projectId;
+  return jsonRequest(config, IMPORT_PATH, events, query);
+}
+
+function serviceAccount(config: MixpanelConfig): { user: string; secret: string; projectId: string } | undefined {
+  const { serviceAccountUserName: user, serviceAccountSecret: secret, projectId } = config;
+  return user !== undefined && secret !== undefined && projectId !== undefined ? { user, secret, projectId } : undefined;
+}
+
+/**
+ * /import authenticates with HTTP Basic: a service account, else the API secret (or, without one, the
+ * project token) as the user with an empty password. /engage and /groups take the project token in
+ * the body, which is not a secret (browsers send it). The transform builds every URL from the base URL
+ * and one of these fixed paths, so the path tells an /import request apart.
+ */
+export function authorizeMixpanel(request: HttpDeliveryRequest, config: MixpanelConfig): HttpDeliveryRequest {
+  if (!new URL(request.url).pathname.endsWith(IMPORT_PATH)) return request;
+  const account = serviceAccount(config);
+  const credentials = account ? `${account.user}:${account.secret}` : `${config.apiSecret ?? config.token}:`;
   return { ...request, headers: { ...request.headers, authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } };
 }
 

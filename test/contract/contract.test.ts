@@ -14,7 +14,7 @@
 import http from 'node:http';
 import fc from 'fast-check';
 import { waitUntil } from '../../processes/wait';
-import { DISABLED_KEY, type FuzzRequest, MAX_BYTES, oddRequest, PIXEL, pixelRequest, postRequest, send, SINGLE, WRITE_KEY as FUZZ_KEY, withText } from '../support/fuzzCorpus';
+import { DISABLED_KEY, type FuzzRequest, MAX_BYTES, oddRequest, PIXEL, pixelRequest, postRequest, send, SINGLE, WRITE_KEY as FUZZ_KEY, withText } from '../../fuzz/corpus';
 import { Receiver } from '../support/receiver';
 import { ContractStack } from '../support/processStack';
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { createActivities } from '../../activities';
 import type { PipelineSettings } from '../../workflows/settings';
 import { createApp, type GatewayOptions } from '../../api/app';
@@ -28,6 +28,8 @@ import type { SupervisorSettings } from '../../workflows/supervisorState';
 import { createPool } from '../../db/pool';
 import { ensurePartitions } from '../../log/partitions';
 import { LOG_WRITER_APPLICATION, LogWriter } from '../../log/writer';
+import type { LogWriteMetrics } from '../../metrics/gateway';
+import type { WorkerMetrics } from '../../metrics/worker';
 import { Relay } from '../../relay/relay';
 import { pipelineWorkflowId } from '../../temporal/names';
 import { createPipelineWorker } from '../../workers/pipelineWorker';
@@ -81,6 +83,10 @@ export interface TestPipelineOptions {
   readonly supervisor?: { readonly settings?: Partial<SupervisorSettings>; readonly alertWebhookUrl?: string };
   /** Workflow code other than the suite's bundle (a deliberately broken release). */
   readonly workflowBundlePath?: string;
+  /** Where the relay and the delivery steps count, as the worker process does. @default not counted */
+  readonly metrics?: WorkerMetrics;
+  /** The relay's and the delivery steps' log. @default silent */
+  readonly logger?: Logger;
 }
 
 /** Small windows, so that a test sees the breaker act within seconds. */
@@ -158,9 +164,9 @@ export class TestPipeline {
   }
 
   /** A log writer for this pipeline's log, as a gateway has. */
-  logWriter(options: { timeoutMs?: number } = {}): LogWriter {
+  logWriter(options: { timeoutMs?: number; metrics?: LogWriteMetrics } = {}): LogWriter {
     this.writerPool ??= createPool(testInfra().databaseUrl, 4, { schema: this.schema, applicationName: LOG_WRITER_APPLICATION });
-    return new LogWriter({ pool: this.writerPool, buckets: TEST_BUCKETS, writers: 2, timeoutMs: options.timeoutMs ?? 10_000 });
+    return new LogWriter({ pool: this.writerPool, buckets: TEST_BUCKETS, writers: 2, timeoutMs: options.timeoutMs ?? 10_000, metrics: options.metrics });
   }
 
   /** Starts (again) the relay of this pipeline's log, forwarding to its task queue. */
@@ -173,9 +179,10 @@ export class TestPipeline {
       taskQueue: this.taskQueue,
       buckets: TEST_BUCKETS,
       id: uniqueId('relay'),
-      logger: pino({ level: 'silent' }),
+      logger: this.options.logger?.child({ component: 'relay' }) ?? pino({ level: 'silent' }),
       leaseMs: 2_000,
       forwarding: () => this.control?.current.mode !== PIPELINE_MODES.degraded,
+      metrics: this.options.metrics?.relay,
     });
     await this.relay.start();
   }
@@ -214,6 +221,8 @@ export class TestPipeline {
         config: { httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000, transformTimeoutMs: 15_000 },
         control: this.control,
         health,
+        metrics: this.options.metrics?.delivery,
+        logger: this.options.logger?.child({ component: 'delivery' }),
       }),
       settings: this.settings,
       health,

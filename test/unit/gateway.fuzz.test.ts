@@ -27,7 +27,7 @@ import {
   SINGLE,
   type SinglePath,
   WRITE_KEY,
-} from '../support/fuzzCorpus';
+} from '../../fuzz/corpus';
 
 /** Records what a real store would keep; can be switched to fail like an unreachable log. */
 class RecordingSink implements EventSink {

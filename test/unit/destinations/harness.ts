@@ -5,6 +5,7 @@
 import { createTransform } from '../../../activities/transform';
 import type { TransformOutcome } from '../../../activities/transform';
 import { parseWorkspace } from '../../../config/workspace';
+import { destinationDefinition } from '../../../destinations/registry';
 import type { FerryEvent } from '../../../events/event';
 
 type WithoutMessageId<T> = T extends unknown ? Omit<T, 'messageId'> : never;
@@ -34,6 +35,19 @@ export function fixtureEvent(context: Record<string, unknown>, fields: Partial<F
     context,
     ...fields,
   };
+}
+
+/**
+ * The outcome as the transform stores it (dead letters keep its requests) and as the deliver step
+ * sends it, after the destination added its credentials.
+ */
+export async function transformAndAuthorize(definitionName: string, input: TransformCase['input']): Promise<{ stored: TransformOutcome; sent: TransformOutcome }> {
+  const stored = await transformOne(definitionName, input);
+  const definition = destinationDefinition(definitionName)!;
+  const config = definition.configSchema.parse(input.config);
+  if (stored.outcome !== 'ok' || !definition.authorize) return { stored, sent: stored };
+  const requests = stored.requests.map((r) => (r.kind === 'http' ? definition.authorize!(r, config) : r));
+  return { stored, sent: { ...stored, requests } };
 }
 
 export async function transformOne(definitionName: string, input: TransformCase['input']): Promise<TransformOutcome> {
