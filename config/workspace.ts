@@ -88,7 +88,7 @@ export interface Source {
 
 export class Workspace {
   /** By the hex SHA-256 digest of the write key; see sourceByWriteKey. */
-  private readonly byWriteKey = new Map<string, Source>();
+  private readonly byWriteKey = new Map<string, { readonly source: Source; readonly digest: Buffer }>();
   private readonly byId = new Map<string, Source>();
 
   constructor(
@@ -97,7 +97,8 @@ export class Workspace {
     readonly workspaceId?: string,
   ) {
     for (const source of sources) {
-      this.byWriteKey.set(writeKeyDigest(source.writeKey).toString('hex'), source);
+      const digest = writeKeyDigest(source.writeKey);
+      this.byWriteKey.set(digest.toString('hex'), { source, digest });
       this.byId.set(source.id, source);
     }
   }
@@ -113,9 +114,9 @@ export class Workspace {
    */
   sourceByWriteKey(writeKey: string): Source | undefined {
     const presented = writeKeyDigest(writeKey);
-    const source = this.byWriteKey.get(presented.toString('hex'));
-    if (!source || !timingSafeEqual(presented, writeKeyDigest(source.writeKey))) return undefined;
-    return source;
+    const found = this.byWriteKey.get(presented.toString('hex'));
+    if (!found || !timingSafeEqual(presented, found.digest)) return undefined;
+    return found.source;
   }
 
   source(sourceId: string): Source | undefined {

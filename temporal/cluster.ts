@@ -14,6 +14,7 @@ import Long from 'long';
 import { Client as PgClient } from 'pg';
 import { FerryError } from '../errors/ferryError';
 import { stopChild } from '../processes/children';
+import type { TemporalProcess } from './devServer';
 import { freePort } from '../processes/ports';
 import { waitUntil } from '../processes/wait';
 import { searchAttributes } from './names';
@@ -52,13 +53,9 @@ export interface TemporalClusterOptions {
   readonly readyTimeoutMs?: number;
 }
 
-export interface TemporalCluster {
-  readonly address: string;
+export interface TemporalCluster extends TemporalProcess {
   /** Temporal's own Prometheus metrics. */
   readonly metricsUrl: string;
-  readonly pid?: number;
-  readonly exited: Promise<void>;
-  stop(): Promise<void>;
 }
 
 export class TemporalClusterError extends FerryError {

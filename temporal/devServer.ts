@@ -36,14 +36,18 @@ export interface DevServerOptions {
   readonly dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
 }
 
-export interface DevServer {
+/** A Temporal server Ferry started, dev server or real cluster alike. */
+export interface TemporalProcess {
   readonly address: string;
-  readonly uiUrl: string;
   readonly pid?: number;
   /** Settles when the server process exits, for whatever reason. */
   readonly exited: Promise<void>;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;
+}
+
+export interface DevServer extends TemporalProcess {
+  readonly uiUrl: string;
 }
 
 export class DevServerError extends FerryError {
