@@ -34,6 +34,7 @@ export interface OrderedLoad {
 
 /** Answers worth sending the same event again for: not stored, or not known to be. */
 const RETRYABLE = new Set([0, 502, 503, 504]);
+const REQUEST_TIMEOUT_MS = 15_000;
 
 export function startOrderedLoad(options: OrderedLoadOptions): OrderedLoad {
   const acknowledged = new Map<string, number>();
@@ -49,9 +50,13 @@ export function startOrderedLoad(options: OrderedLoadOptions): OrderedLoad {
         const body = JSON.stringify({ userId, event: 'Step', messageId: `${options.prefix}-${u}-${n}`, properties: { n } });
         const started = performance.now();
         for (let attempt = 0; ; attempt++) {
-          const res = await fetch(`${options.url(u, n, attempt)}/v1/track`, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body }).catch(
-            (err: unknown) => (err as Error).message,
-          );
+          const res = await fetch(`${options.url(u, n, attempt)}/v1/track`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization },
+            body,
+            // A request that hangs would stall its user for good: it is retried like a dropped connection.
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          }).catch((err: unknown) => (err as Error).message);
           const status = typeof res === 'string' ? 0 : res.status;
           statuses.push(status);
           const text = typeof res === 'string' ? res : await res.text();
