@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { parseEnv, startEnvSchema } from '../config/env';
+import { DEFAULT_WORKER_METRICS_PORT, parseEnv, startEnvSchema } from '../config/env';
 import { startEmbeddedDatabase } from '../db/embedded';
 import { resolveTemporalCli, temporalCliVersion } from '../temporal/binary';
 import { stopChild } from '../processes/children';
@@ -35,6 +35,8 @@ export interface StackAddresses {
   gatewayUrl?: string;
   /** With --cluster: the gateways behind gatewayUrl (the balancer). */
   gatewayUrls?: string[];
+  /** With --cluster: each worker's /metrics. */
+  workerMetricsUrls?: string[];
   receiverUrl?: string;
   dataDir: string;
 }
@@ -187,8 +189,14 @@ function startClusterComponents(
 ): void {
   const heap = '--max-old-space-size=' + env.FERRY_WORKER_HEAP_MB;
   if (only.has('worker')) {
+    // Workers on one machine cannot share a metrics port: each takes the next one (0 keeps them all off).
+    const firstMetricsPort = Number(childEnv.FERRY_WORKER_METRICS_PORT ?? DEFAULT_WORKER_METRICS_PORT);
+    addresses.workerMetricsUrls = [];
     for (let i = 1; i <= env.FERRY_CLUSTER_WORKERS; i++) {
-      stops.push({ name: `worker-${i}`, stop: supervise(`worker-${i}`, [heap, 'workers/worker.js'], childEnv, stopping) });
+      const metricsPort = firstMetricsPort === 0 ? 0 : firstMetricsPort + i - 1;
+      if (metricsPort !== 0) addresses.workerMetricsUrls.push(`http://127.0.0.1:${metricsPort}/metrics`);
+      const workerEnv = { ...childEnv, FERRY_WORKER_METRICS_PORT: String(metricsPort) };
+      stops.push({ name: `worker-${i}`, stop: supervise(`worker-${i}`, [heap, 'workers/worker.js'], workerEnv, stopping) });
     }
   }
   if (!only.has('gateway')) return;
@@ -329,6 +337,7 @@ function printSummary(a: StackAddresses, env: StartEnv): void {
     'Ferry is running.',
     a.gatewayUrl && `  Gateway:         ${a.gatewayUrl}   (health: ${a.gatewayUrl}/health)${a.gatewayUrls ? ', a balancer in front of:' : ''}`,
     ...(a.gatewayUrls ?? []).map((url, i) => `    gateway-${i + 1}:     ${url}`),
+    ...(a.workerMetricsUrls ?? []).map((url, i) => `  worker-${i + 1} metrics: ${url}`),
     a.temporalUi && `  Temporal Web UI: ${a.temporalUi}`,
     a.temporalAddress && `  Temporal:        ${a.temporalAddress} (namespace ${env.TEMPORAL_NAMESPACE})`,
     a.temporalMetricsUrl && `  Temporal metrics: ${a.temporalMetricsUrl} (a real server has no Web UI built in: run temporalio/ui against it)`,
