@@ -9,14 +9,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
 import Long from 'long';
 import { Client as PgClient } from 'pg';
 import { FerryError } from '../errors/ferryError';
 import { stopChild } from '../processes/children';
-import type { TemporalProcess } from './devServer';
+import { type TemporalProcess, waitUntilServing } from './devServer';
 import { freePort } from '../processes/ports';
-import { waitUntil } from '../processes/wait';
 import { searchAttributes } from './names';
 import { ensureSearchAttributes } from './searchAttributes';
 import type { TemporalServerBinaries } from './serverBinary';
@@ -249,26 +248,16 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
  * are registered, and a workflow carrying them starts (every service has seen both).
  */
 async function waitUntilUsable(address: string, namespace: string, retentionHours: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => {
-    exited = `the server exited (${code ?? signal})`;
-  });
-  const state = await waitUntil(
-    async () => {
-      if (exited) return 'exited';
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
-      try {
-        await ensureNamespace(connection, namespace, retentionHours);
-        await ensureSearchAttributes(address, namespace);
-        await probe(connection, namespace);
-        return 'ready';
-      } finally {
-        await connection.close();
-      }
+  await waitUntilServing(
+    address,
+    child,
+    async (connection) => {
+      await ensureNamespace(connection, namespace, retentionHours);
+      await ensureSearchAttributes(address, namespace);
+      await probe(connection, namespace);
     },
     { timeoutMs, intervalMs: 500, what: `the Temporal server on ${address} to serve namespace ${namespace}` },
   );
-  if (state === 'exited') throw new Error(exited);
 }
 
 async function ensureNamespace(connection: Connection, namespace: string, retentionHours: number): Promise<void> {

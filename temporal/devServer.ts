@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { stopChild } from '../processes/children';
-import { waitUntil } from '../processes/wait';
+import { type WaitOptions, waitUntil } from '../processes/wait';
 import { ALL_SEARCH_ATTRIBUTES, DEV_SERVER_SEARCH_ATTRIBUTE_TYPES } from './names';
 
 export interface DevServerOptions {
@@ -127,23 +127,33 @@ async function startDownloaded(options: DevServerOptions, port: number, uiPort: 
 }
 
 async function waitUntilReady(address: string, namespace: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  await waitUntilServing(address, child, (connection) => connection.workflowService.describeNamespace({ namespace }), {
+    timeoutMs,
+    intervalMs: 250,
+    what: `the dev server on ${address}`,
+  });
+}
+
+/**
+ * Connects to a Temporal server Ferry started and runs `check` on it until it passes; fails at once if
+ * the server's process exits first, rather than waiting out the timeout. The dev server and the
+ * cluster's server both start this way, each with its own idea of ready.
+ */
+export async function waitUntilServing(address: string, child: ChildProcess, check: (connection: Connection) => Promise<unknown>, options: WaitOptions): Promise<void> {
   let exited: string | undefined;
   child.once('exit', (code, signal) => {
     exited = `the server exited (${code ?? signal})`;
   });
-  const state = await waitUntil(
-    async () => {
-      if (exited) return 'exited';
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace });
-        return 'ready';
-      } finally {
-        await connection.close();
-      }
-    },
-    { timeoutMs, intervalMs: 250, what: `the dev server on ${address}` },
-  );
+  const state = await waitUntil(async () => {
+    if (exited) return 'exited';
+    const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+    try {
+      await check(connection);
+      return 'ready';
+    } finally {
+      await connection.close();
+    }
+  }, options);
   if (state === 'exited') throw new Error(exited);
 }
 
