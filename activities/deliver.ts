@@ -22,6 +22,19 @@ import type { TransformInput, TransformOutcome } from './transform';
 
 type Permission = { ok: true } | { ok: false; reason: string };
 
+/** What a step must fit in: Temporal gives up on a step at its timeout, and retries it. */
+export interface StepBudget {
+  /** The step's start-to-close timeout. */
+  readonly timeoutMs: number;
+  /** Aborted when Temporal cancels the step: it timed out, or the worker is shutting down. */
+  readonly signal?: AbortSignal;
+}
+
+/** Kept free before a step's timeout, for the last item's progress record and the result's way back. */
+const MAX_STEP_MARGIN_MS = 1_000;
+/** The shortest timeout a request gets, however little of the step's budget is left. */
+const MIN_REQUEST_TIMEOUT_MS = 1_000;
+
 export interface DeliverStepDeps {
   readonly workspace: Workspace;
   /** Ferry's database: the log the events are read from. */
@@ -49,12 +62,19 @@ export interface DeliverStepDeps {
   readonly health?: HealthCounters;
   /** Where the items' events are read, by their `seq`. @default the log (a re-drive reads dead letters) */
   readonly readEvents?: (refs: readonly number[]) => Promise<Map<number, FerryEvent>>;
+  /** The running step's budget, read as it starts. @default none: a step sends all its items */
+  readonly budget?: () => StepBudget | undefined;
 }
 
 /**
  * Settles a lane's head items in order. Each item's result is committed to `progress` before the next
  * item is sent, and items already recorded there (by a step that a crash cut short) are not sent again:
  * only the request in flight at a crash can reach the destination twice.
+ *
+ * A step returns within its budget with what it has settled, and the next step takes the rest. A step
+ * that outlived its timeout would go on sending while Temporal already runs the next one, which sends
+ * the same items again: so it sends an item only while the slowest send so far still fits before the
+ * timeout, cuts each request's timeout to what is left, and stops once Temporal cancels it.
  *
  * Items settled before a retryable failure are reported in the failure's details, so the workflow
  * keeps them settled and retries only from the failing item.
@@ -72,9 +92,14 @@ export function createDeliverStep({
   parkedLanes,
   health,
   readEvents = (seqs) => readLogEvents(pool, seqs),
+  budget: readBudget = () => undefined,
 }: DeliverStepDeps) {
   return async function deliverStep(input: DeliverStepInput): Promise<DeliverStepResult> {
     const { sourceId, workflowId, destinationId, items } = input;
+    const budget = readBudget();
+    const deadline = budget ? now() + budget.timeoutMs - Math.min(MAX_STEP_MARGIN_MS, budget.timeoutMs / 10) : Infinity;
+    let slowestSendMs = -1;
+    const requestTimeoutMs = () => Math.min(timeoutMs, Math.max(deadline - now(), MIN_REQUEST_TIMEOUT_MS));
     const lane = { workflowId, destinationId };
     /** Why the lane must stop now, if it must. */
     const stopped = async (): Promise<string | undefined> => {
@@ -138,10 +163,14 @@ export function createDeliverStep({
         await settle(item, { messageId, outcome: 'aborted', stage: 'transform', reason: outcome.reason, attempts: item.attempts }, { lastError: outcome.reason });
         continue;
       }
+      // Past the first send, only what fits; the first always goes, so that every step moves its lane on.
+      if (budget?.signal?.aborted || (slowestSendMs >= 0 && now() + slowestSendMs > deadline)) break;
       // Checked before each send: a pause stops the lane within a refresh of the control state.
       const pausedNow = await stopped();
       if (pausedNow !== undefined) return { results, paused: { reason: pausedNow } };
-      const sent = await sendItem(transports, usable, messageId, outcome.requests, timeoutMs);
+      const sendStarted = now();
+      const sent = await sendItem(transports, usable, messageId, outcome.requests, requestTimeoutMs);
+      slowestSendMs = Math.max(slowestSendMs, now() - sendStarted);
       health?.attempt(destinationId, sent.kind === 'retryable');
       if (sent.kind === 'delivered') {
         await settle(item, { messageId, outcome: 'delivered' });
@@ -196,14 +225,20 @@ async function transformAll(
  * are added here, to a copy that only the transport sees: the requests as transformed, which the
  * dead-letter store keeps, never hold them.
  */
-async function sendItem(transports: Transports, destination: Destination, messageId: string, requests: readonly DeliveryRequest[], timeoutMs: number): Promise<DeliveryOutcome> {
+async function sendItem(
+  transports: Transports,
+  destination: Destination,
+  messageId: string,
+  requests: readonly DeliveryRequest[],
+  timeoutMs: () => number,
+): Promise<DeliveryOutcome> {
   let last: DeliveryOutcome = { kind: 'delivered' };
   for (const [index, request] of requests.entries()) {
     // Transports is keyed by kind, so this lookup always finds the transport for this request's kind.
     const transport = transports[request.kind] as Transport<DeliveryRequest>;
     const authorize = destination.definition.authorize;
     const sendable = request.kind === 'http' && authorize ? authorize(request, destination.config) : request;
-    last = await transport(sendable, { destination, timeoutMs, idempotencyKey: idempotencyKey(destination.id, messageId, index) });
+    last = await transport(sendable, { destination, timeoutMs: timeoutMs(), idempotencyKey: idempotencyKey(destination.id, messageId, index) });
     if (last.kind !== 'delivered') return last;
   }
   return last;

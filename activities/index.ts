@@ -2,7 +2,7 @@
  * The pipeline's activities, built by one factory from what they depend on. Workflows import the
  * `Activities` type only, through proxyLocalActivities.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
 import type { HealthCounters } from '../control/health';
@@ -15,7 +15,7 @@ import { userTransformationBudgetMs } from '../transformations/run';
 import { DELIVERY_FAILED, type DeliverStepInput, type DeliverStepResult, type DeliveryFailureDetails } from './contract';
 import { parkedLanesIn } from './control';
 import { createRecordDeadLetters } from './deadLetters';
-import { createDeliverStep } from './deliver';
+import { createDeliverStep, type StepBudget } from './deliver';
 import { sendHttp } from './deliver/http';
 import { DeliveryProgress } from './deliver/progress';
 import type { Transport } from './deliver/transport';
@@ -93,6 +93,7 @@ export function createActivities({
     timeoutMs: config.httpTimeoutMs,
     control,
     health,
+    budget: runningStepBudget,
   };
   /**
    * Counts Ferry's own failures toward degraded mode: not a destination's answer, and not Ferry's
@@ -149,3 +150,14 @@ export function createActivities({
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** The budget of the activity this runs in; none when called outside one (tests call steps directly). */
+function runningStepBudget(): StepBudget | undefined {
+  let context: Context;
+  try {
+    context = Context.current();
+  } catch {
+    return undefined;
+  }
+  return { timeoutMs: context.info.startToCloseTimeoutMs, signal: context.cancellationSignal };
+}

@@ -268,6 +268,29 @@ describe('ordered delivery', () => {
     const lastRun = (await scope.pipeline.client.workflow.getHandle(scope.pipeline.workflowId(sourceId, 'jules')).describe()).runId;
     expect(lastRun).not.toBe(firstRun);
   });
+
+  it('never sends from two steps of one lane at once: a step that would outlast its timeout leaves the rest to the next', async () => {
+    const hook = await receiver();
+    // 30 events at 150 ms each take 4.5 s: three times the step's timeout.
+    hook.respond(() => ({ status: 200, delayMs: 150 }));
+    const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
+    scope.pipeline = await TestPipeline.start({
+      workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
+      settings: { deliverTimeoutMs: 1_500 },
+    });
+    const batch = range(1, 30).map((n) => ({ type: 'track', userId: 'kim', event: `e${n}`, properties: { n } }));
+    expect((await scope.pipeline.post('/v1/batch', { batch }, writeKey)).status).toBe(200);
+
+    await hook.waitFor((r) => new Set(r.delivered.map((d) => (d.body as Tracked).properties.n)).size === 30, 60_000, 'all 30 events');
+    await new Promise((r) => setTimeout(r, 1_000));
+    // Each event sent once: a step cut off by its timeout would go on sending while the next one
+    // sends the same events again.
+    expect(hook.requests.map((r) => (r.body as Tracked).properties.n)).toEqual(range(1, 30));
+    // And no step timed out: each returned in time with what it had settled.
+    const history = await scope.pipeline.client.workflow.getHandle(scope.pipeline.workflowId(sourceId, 'kim')).fetchHistory();
+    const failedSteps = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes?.failure);
+    expect(failedSteps).toEqual([]);
+  });
 });
 
 async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
