@@ -130,8 +130,11 @@ class Pipeline {
       }
       // Idle. Finish only once no relay can send this run's rows again: a relay that crashed between
       // a signal and moving its cursor sends them again, and a new run would not know them.
+      const signalsBefore = this.signals;
       const settled = await bookkeeping.releaseLog({ workflowId: workflowInfo().workflowId, bucket: this.args.bucket, applied: this.state.appliedPosition() });
-      if (settled) return;
+      // A signal that arrived while the release ran is not covered by it, and its events may still be
+      // pending: finishing now would drop them. Look again once they are delivered.
+      if (settled && this.signals === signalsBefore) return;
     }
     this.rolling = true;
     await condition(() => this.running.size === 0 && allHandlersFinished());

@@ -203,6 +203,40 @@ describe('ordered delivery', () => {
     expect(numbersFor(hook, 'gina')).toEqual([1, 2]);
     expect((await scope.pipeline.client.workflow.getHandle(handle.workflowId).describe()).status.name).toBe('RUNNING');
   });
+
+  it('does not finish an idle run on an event that arrived while it was releasing the log', async () => {
+    const hook = await receiver();
+    // A first attempt that fails keeps the late event pending: only a run still going retries it.
+    hook.respond(({ body, attempt }) => ((body as Tracked).properties.n === 2 && attempt === 1 ? { status: 503 } : { status: 200 }));
+    const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
+    let releasing: () => void = () => undefined;
+    const releaseStarted = new Promise<void>((r) => (releasing = r));
+    let releases = 0;
+    scope.pipeline = await TestPipeline.start({
+      workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
+      settings: { idleTimeoutMs: 500 },
+      // The first release takes longer than a workflow task may (10 s), so the worker keeps the task
+      // alive and the next event's signal reaches the run before the release's answer does.
+      activities: (activities) => ({
+        ...activities,
+        async releaseLog(input) {
+          releases += 1;
+          if (releases === 1) {
+            releasing();
+            await new Promise((r) => setTimeout(r, 12_000));
+          }
+          return activities.releaseLog(input);
+        },
+      }),
+    });
+    await sendInOrder(scope.pipeline, writeKey, 'hana', 1);
+    await releaseStarted;
+    await sendInOrder(scope.pipeline, writeKey, 'hana', 1, 2);
+
+    await hook.waitFor((r) => r.delivered.length === 2, 40_000, 'the event sent while the run was releasing');
+    expect(numbersFor(hook, 'hana')).toEqual([1, 2]);
+  }, 60_000);
+
   it('gives up on an event once its retry window has passed and it was tried enough, then moves on', async () => {
     const hook = await receiver();
     hook.respond(() => ({ status: 503, body: 'still down' }));

@@ -65,12 +65,10 @@ async function expectAllDelivered(prefix: string, sent: ReadonlyMap<string, numb
     const health = await fetch(`${stack.gatewayUrl}/health`).then((r) => r.text(), (e: unknown) => String(e));
     const got = new Set(hook.deliveredBodies().map((b) => String(b.messageId)));
     const missing = [...sent].flatMap(([user, n]) => Array.from({ length: n }, (_, i) => `${prefix}-${user.slice(prefix.length + 2)}-${i + 1}`)).filter((id) => !got.has(id));
-    // Whether the log holds them, and where: stored but not delivered points at the relay or the
-    // workflow, not stored at a false 200.
-    const stored = await stack
-      .rowsIfTableExists('event_log', 'SELECT message_id, xid::text, seq, bucket FROM event_log WHERE message_id = ANY($1)', [missing.slice(0, 10)])
-      .catch((e: unknown) => String(e));
-    throw new Error(`${(err as Error).message}; missing: ${missing.slice(0, 10).join(', ')}; in the log: ${JSON.stringify(stored)}; /health: ${health}`, { cause: err });
+    // Where they are: not in the log points at a false 200; in the log, at the relay (its cursor),
+    // the workflow (its lanes) or the delivery step (outcomes, dead letters).
+    const where = await stack.diagnose(missing.slice(0, 10)).catch((e: unknown) => String(e));
+    throw new Error(`${(err as Error).message}; missing: ${missing.slice(0, 10).join(', ')}; where: ${JSON.stringify(where)}; /health: ${health}`, { cause: err });
   });
   const { violations, badUsers } = report();
   expect({ violations, badUsers }).toEqual({ violations: 0, badUsers: [] });

@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
-import { createActivities } from '../../activities';
+import { type Activities, createActivities } from '../../activities';
 import type { PipelineSettings } from '../../workflows/settings';
 import { createApp, type GatewayOptions } from '../../api/app';
 import { createHealthCheck } from '../../api/health';
@@ -87,6 +87,8 @@ export interface TestPipelineOptions {
   readonly metrics?: WorkerMetrics;
   /** The relay's and the delivery steps' log. @default silent */
   readonly logger?: Logger;
+  /** Wraps the worker's activities, to slow or break one of them. @default as they are */
+  readonly activities?: (activities: Activities) => Activities;
 }
 
 /** Small windows, so that a test sees the breaker act within seconds. */
@@ -215,15 +217,17 @@ export class TestPipeline {
       connection: this.nativeConnection,
       namespace: 'default',
       taskQueue: this.taskQueue,
-      activities: createActivities({
-        pool: this.pool,
-        workspace: this.workspace,
-        config: { httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000, transformTimeoutMs: 15_000 },
-        control: this.control,
-        health,
-        metrics: this.options.metrics?.delivery,
-        logger: this.options.logger?.child({ component: 'delivery' }),
-      }),
+      activities: (this.options.activities ?? ((a) => a))(
+        createActivities({
+          pool: this.pool,
+          workspace: this.workspace,
+          config: { httpTimeoutMs: this.options.httpTimeoutMs ?? 5_000, transformTimeoutMs: 15_000 },
+          control: this.control,
+          health,
+          metrics: this.options.metrics?.delivery,
+          logger: this.options.logger?.child({ component: 'delivery' }),
+        }),
+      ),
       settings: this.settings,
       health,
       workflowBundlePath: this.workflowBundlePath,

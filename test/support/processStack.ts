@@ -7,10 +7,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { PROJECT_ROOT } from '../../config/paths';
 import { type NodeChild, startNode } from '../../processes/children';
 import { type Stack, startStack } from '../../processes/stack';
+import { pipelineWorkflowId } from '../../temporal/names';
+import { lanesQuery } from '../../workflows/definitions';
 
 export interface ContractStackOptions {
   /** The workspace document (FERRY_WORKSPACE_CONFIG). */
@@ -150,6 +153,36 @@ export class ContractStack {
     const { rows } = await this.pool.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table]);
     if (!rows[0]?.exists) return undefined;
     return (await this.pool.query(sql, params)).rows;
+  }
+
+  /**
+   * Where undelivered events are stuck, for a failed test's message: their log rows, their buckets'
+   * relay cursors, their recorded outcomes and dead letters, and their users' workflows as Temporal
+   * and the workflows' lanes query report them.
+   */
+  async diagnose(messageIds: readonly string[]): Promise<Record<string, unknown>> {
+    const query = (sql: string, params: unknown[]) => this.pool.query(sql, params).then((r) => r.rows, (e: unknown) => String(e));
+    const logged = await query('SELECT message_id, source_id, user_key, xid::text, seq, bucket, logged_at FROM event_log WHERE message_id = ANY($1)', [messageIds]);
+    const rows = Array.isArray(logged) ? (logged as Array<{ source_id: string; user_key: string; bucket: number }>) : [];
+    const workflows = [...new Set(rows.map((r) => pipelineWorkflowId(r.source_id, r.user_key)))].slice(0, 3);
+    const connection = await Connection.connect({ address: this.infra.temporalAddress, connectTimeout: 5_000 }).catch(() => undefined);
+    const client = connection && new Client({ connection });
+    const temporal = await Promise.all(
+      workflows.map(async (workflowId) => {
+        const handle = client?.workflow.getHandle(workflowId);
+        const described = await handle?.describe().then((d) => ({ runId: d.runId, status: d.status.name, historyLength: d.historyLength }), (e: unknown) => String(e));
+        const lanes = await handle?.query(lanesQuery).catch((e: unknown) => String(e));
+        return { workflowId, described, lanes };
+      }),
+    );
+    await connection?.close();
+    return {
+      logged,
+      cursors: await query('SELECT bucket, owner, epoch, cursor_xid::text, cursor_seq, lease_until, relayed_at FROM relay_buckets WHERE bucket = ANY($1)', [[...new Set(rows.map((r) => r.bucket))]]),
+      outcomes: await query('SELECT workflow_id, destination_id, message_id, result, settled_at FROM delivery_outcomes WHERE message_id = ANY($1)', [messageIds]),
+      deadLetters: await query("SELECT destination_id, event->>'messageId' AS message_id, stage, reason FROM dead_letters WHERE event->>'messageId' = ANY($1)", [messageIds]),
+      temporal,
+    };
   }
 
   async stop(): Promise<void> {
