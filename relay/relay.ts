@@ -48,6 +48,22 @@ export interface RelayOptions {
   readonly metrics?: RelayMetrics;
 }
 
+/**
+ * The xid below which every log row is committed or never will be: the snapshot's xmax, or the lowest
+ * xid a log writer holds now if that is lower. PostgreSQL puts xmax at the latest completed xid + 1,
+ * so a running writer's xid may be above it as well as below. pg_stat_activity gives 32-bit xids: each
+ * is placed within 2^31 of xmax (running xids are never further apart), in xmax's epoch or a
+ * neighbouring one.
+ */
+export function logReadBound(xmax: bigint, writerXids: readonly string[]): bigint {
+  let bound = xmax;
+  for (const writer of writerXids) {
+    const ahead = (BigInt(writer) - (xmax & 0xffffffffn) + 0x80000000n + 0x100000000n) % 0x100000000n - 0x80000000n;
+    if (xmax + ahead < bound) bound = xmax + ahead;
+  }
+  return bound;
+}
+
 export interface RelayLag {
   /** Rows in this relay's buckets not yet relayed (counted up to a cap). */
   readonly rows: number;
@@ -204,24 +220,15 @@ export class Relay {
     return rows.length === this.batchRows;
   }
 
-  /**
-   * The xid below which every log row is committed or never will be: the lowest xid a log writer holds
-   * now, or the next xid to be assigned. pg_stat_activity gives 32-bit xids; they are widened with the
-   * epoch of the snapshot's xmax, which is at most 2^31 transactions ahead of any running one.
-   */
+  /** See logReadBound. Only this database's writers count: another database's rows are not in this log. */
   private async readBound(): Promise<string> {
     const { rows } = await this.options.pool.query<{ xmax: string; writers: string[] | null }>(
       `SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
-              (SELECT array_agg(backend_xid::text) FROM pg_stat_activity WHERE application_name = $1 AND backend_xid IS NOT NULL) AS writers`,
+              (SELECT array_agg(backend_xid::text) FROM pg_stat_activity
+                WHERE application_name = $1 AND backend_xid IS NOT NULL AND datname = current_database()) AS writers`,
       [LOG_WRITER_APPLICATION],
     );
-    const xmax = BigInt(rows[0]!.xmax);
-    let bound = xmax;
-    for (const writer of rows[0]!.writers ?? []) {
-      const behind = (((xmax & 0xffffffffn) - BigInt(writer)) % 0x100000000n + 0x100000000n) % 0x100000000n;
-      if (xmax - behind < bound) bound = xmax - behind;
-    }
-    return bound.toString();
+    return logReadBound(BigInt(rows[0]!.xmax), rows[0]!.writers ?? []).toString();
   }
 
   /** Signals every user; resolves once Temporal accepted all of them (or the relay stops). */

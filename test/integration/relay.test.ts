@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
-import type { Pool } from 'pg';
+import { Client as PgClient, type Pool } from 'pg';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
 import type { FerryEvent } from '../../events/event';
@@ -92,7 +92,7 @@ describe('the relay', () => {
     await pool.end();
   });
 
-  const startRelay = async (client: RecordingClient, id: string, batchRows = 7) => {
+  const startRelay = async (client: RecordingClient, id: string, batchRows = 7, leaseMs = 1_000) => {
     const url = new URL(testInfra().databaseUrl);
     url.searchParams.set('options', `-c search_path=${schema}`);
     const relay = new Relay({
@@ -106,7 +106,7 @@ describe('the relay', () => {
       batchRows,
       concurrency: 4,
       minBatchIntervalMs: 0,
-      leaseMs: 1_000,
+      leaseMs,
     });
     relays.push(relay);
     await relay.start();
@@ -164,6 +164,44 @@ describe('the relay', () => {
     await waitUntil(() => client.applied().byUser.get('ferry/src/user:digits')?.length === 3, { timeoutMs: 10_000, what: 'the three rows signalled' });
     expect(client.applied().byUser.get('ferry/src/user:digits')).toEqual(['digits-1', 'digits-2', 'digits-3']);
     expect(client.applied().repeats).toBe(0);
+  });
+
+  it('never reads past an open writer, even while other writers hold ids above the snapshot\'s xmax', async () => {
+    const client = new RecordingClient();
+    // A long lease: the relay's own renewals would complete transactions and move xmax on.
+    await startRelay(client, 'relay-a', 7, 60_000);
+    const relay = relays[0]!;
+    await waitUntil(() => relay.ownedBuckets().length === BUCKETS, { timeoutMs: 10_000, what: 'the relay owning every bucket' });
+    const writers = [0, 1, 2, 3, 4].map(() => new PgClient({ connectionString: testInfra().databaseUrl, options: `-c search_path=${schema}`, application_name: LOG_WRITER_APPLICATION }));
+    const log = (writer: PgClient, user: string, messageId: string) =>
+      writer.query(
+        `INSERT INTO event_log (source_id, user_key, bucket, message_id, received_at, type, destinations, event)
+         VALUES ('src', $1, 0, $2, now(), 'track', '["hook"]', '{}')`,
+        [user, messageId],
+      );
+    try {
+      // Five writer transactions take ids in turn. The first logs a row and stays open; the third logs
+      // one and commits. PostgreSQL puts a snapshot's xmax at the latest completed id + 1, the fourth's:
+      // the fifth's id is above it.
+      for (const writer of writers) {
+        await writer.connect();
+        await writer.query('BEGIN');
+        await writer.query('SELECT pg_current_xact_id()');
+      }
+      await log(writers[0]!, 'user:slow', 'slow-1');
+      await log(writers[2]!, 'user:quick', 'quick-1');
+      await writers[2]!.query('COMMIT');
+      // The quick row waits behind the open first writer: reading it would move the cursor past the
+      // first writer's row, which would then never be read.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(client.applied().byUser.get('ferry/src/user:quick')).toBeUndefined();
+      await writers[0]!.query('COMMIT');
+      for (const writer of [writers[1]!, writers[3]!, writers[4]!]) await writer.query('COMMIT');
+      await waitUntil(() => client.applied().byUser.size === 2, { timeoutMs: 10_000, what: 'both rows signalled' });
+      expect(Object.fromEntries(client.applied().byUser)).toEqual({ 'ferry/src/user:slow': ['slow-1'], 'ferry/src/user:quick': ['quick-1'] });
+    } finally {
+      await Promise.all(writers.map((w) => w.end()));
+    }
   });
 
   it('retries a signal Temporal refused, and keeps the user\'s order', async () => {
