@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { EVENT_TYPES, type EventType } from '../events/event';
+import { isRecord } from '../events/json';
 
 /** SDKs send ids as strings, some as numbers; blank means absent. */
 const id = z
@@ -18,7 +19,12 @@ const timestamp = z
   .catch(undefined)
   .transform((v) => (v !== undefined && !Number.isNaN(Date.parse(v)) ? new Date(v).toISOString() : undefined));
 
-const objectField = z.record(z.string(), z.unknown());
+/**
+ * A JSON object, kept as sent. Not z.record: that copies the object key by key and leaves out a
+ * `__proto__` key (assigned to the copy, it would replace its prototype), silently dropping that
+ * part of the event. JSON.parse makes such a key an ordinary property, as at every deeper level.
+ */
+const objectField = z.custom<Record<string, unknown>>(isRecord, 'Invalid input: expected an object');
 
 export const eventSchema = z
   .looseObject({

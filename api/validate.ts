@@ -34,9 +34,20 @@ export function parseBatch(body: unknown, facts: RequestFacts): FerryEvent[] {
 
 function check<S extends z.ZodType>(schema: S, value: unknown, at: string): z.infer<S> {
   const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return keepProtoKey(value, parsed.data);
   const issues = parsed.error.issues.map((i) => ({ ...i, path: at ? [at, ...i.path] : i.path }));
   throw invalid(`Invalid request body: ${describeIssues(issues).replace(/\n/g, '; ')}`);
+}
+
+/**
+ * zod leaves a `__proto__` key out of the object it parses (assigned, it would replace the prototype).
+ * JSON.parse made it an ordinary property of the body, and the event keeps it as one.
+ */
+function keepProtoKey<T>(raw: unknown, parsed: T): T {
+  if (isRecord(raw) && isRecord(parsed) && Object.hasOwn(raw, '__proto__')) {
+    Object.defineProperty(parsed, '__proto__', { value: raw['__proto__'], enumerable: true, writable: true, configurable: true });
+  }
+  return parsed;
 }
 
 function invalid(message: string): GatewayError {

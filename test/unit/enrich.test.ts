@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { enrich, rudderId, type RequestFacts } from '../../api/enrich';
 import { eventSchema } from '../../api/schemas';
-import { parseBatch } from '../../api/validate';
+import { parseBatch, parseSingle } from '../../api/validate';
 
 const receivedAt = new Date('2026-11-26T12:00:10.000Z');
 
@@ -127,6 +127,27 @@ describe('the other added fields', () => {
       properties: { plan: 'pro' },
       context: { app: 'web' },
     });
+  });
+
+  it('keeps keys named __proto__ as ordinary properties, at every level, and changes no prototype', () => {
+    // As JSON.parse leaves them: own properties, not prototypes (the CI fuzz run's seed 76859179 found
+    // traits.__proto__ dropped from the stored event).
+    const body = JSON.parse(
+      '{"userId":"u1","event":"e","__proto__":{"top":1},"traits":{"__proto__":{"t":2},"plan":"pro"},"properties":{"a":{"__proto__":{"deep":3}}},"context":{"__proto__":{"c":4}}}',
+    ) as Record<string, unknown>;
+    const [single] = parseSingle(body, 'track', { receivedAt });
+    const [batched] = parseBatch({ batch: [{ ...body, type: 'track' }], context: { __proto__: null, outer: 1 } }, { receivedAt });
+    for (const event of [single!, batched!]) {
+      const stored = JSON.parse(JSON.stringify(event)) as Record<string, Record<string, unknown>>;
+      expect(stored['__proto__']).toEqual({ top: 1 });
+      expect(stored.traits).toEqual(JSON.parse('{"__proto__":{"t":2},"plan":"pro"}'));
+      expect(stored.properties).toEqual(JSON.parse('{"a":{"__proto__":{"deep":3}}}'));
+      expect(stored.context!['__proto__']).toEqual({ c: 4 });
+      expect(Object.getPrototypeOf(event)).toBe(Object.prototype);
+      expect(Object.getPrototypeOf(event.traits)).toBe(Object.prototype);
+      expect((event as unknown as Record<string, unknown>).top).toBeUndefined();
+    }
+    expect(({} as Record<string, unknown>).top).toBeUndefined();
   });
 
   it('keeps a given messageId, and gives a missing one a random UUID v4', () => {
