@@ -3,14 +3,15 @@ import { describeIssues } from '../config/errors';
 import type { RequestFacts } from './enrich';
 import { enrich } from './enrich';
 import { GatewayError, GatewayErrorType } from './errors';
-import { batchBodySchema, eventSchema, isEventType } from './schemas';
+import { batchBodySchema, eventSchema, isEventType, type ValidEvent } from './schemas';
 import type { EventType, FerryEvent } from '../events/event';
 import { isRecord } from '../events/json';
+import { unstorableTextAt } from '../log/storableText';
 
 /** Validates a single-event body; the path fixes the type. */
 export function parseSingle(body: unknown, type: EventType, facts: RequestFacts): FerryEvent[] {
   if (!isRecord(body)) throw invalid('Invalid request body: expected a JSON object');
-  return [enrich(check(eventSchema, { ...body, type }, ''), facts)];
+  return [enrich(checkEvent({ ...body, type }, ''), facts)];
 }
 
 /** Validates a `{ batch: [...] }` body; every element keeps its own type, and one bad element rejects all. */
@@ -28,8 +29,19 @@ export function parseBatch(body: unknown, facts: RequestFacts): FerryEvent[] {
       context: mergeObjects(envelope.context, element.context),
       integrations: mergeObjects(envelope.integrations, element.integrations),
     };
-    return enrich(check(eventSchema, merged, at), withEnvelope);
+    return enrich(checkEvent(merged, at), withEnvelope);
   });
+}
+
+/** One event, valid and storable in the log. */
+function checkEvent(value: unknown, at: string): ValidEvent {
+  const event = check(eventSchema, value, at);
+  const unstorable = unstorableTextAt(event);
+  if (unstorable !== undefined) {
+    const where = [at, unstorable].filter(Boolean).join('.') || 'the event';
+    throw invalid(`Invalid request body: ${where} holds a NUL character (\\u0000) or an unpaired UTF-16 surrogate, which the event log cannot store`);
+  }
+  return event;
 }
 
 function check<S extends z.ZodType>(schema: S, value: unknown, at: string): z.infer<S> {

@@ -34,6 +34,30 @@ describe('the ingest log', () => {
     await hook.waitFor((r) => r.delivered.length === 2, 30_000, 'the stored events');
   });
 
+  it('refuses text the log cannot hold with a 400 naming it, and keeps storing the requests beside it', async () => {
+    const hook = await receiver();
+    const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    const pipeline = scope.pipeline;
+    // PostgreSQL's json functions refuse both; in a shared group commit either one failed every
+    // request of that transaction with a 503, which clients retry, so it failed them again.
+    const bad = [
+      { body: { userId: 'ivy', event: 'E', messageId: 'nul-1', properties: { note: 'a\u0000b' } }, at: 'properties.note' },
+      { body: { userId: 'ivy', event: 'E', messageId: 'sur-1', traits: { ['k\ud800']: 1 } }, at: 'traits."k\\ud800"' },
+    ];
+    const answers = await Promise.all([
+      ...bad.map(({ body }) => pipeline.post('/v1/track', body, writeKey)),
+      ...Array.from({ length: 10 }, (_, n) => pipeline.post('/v1/track', { userId: `ok-${n}`, event: 'E', messageId: `ok-${n}` }, writeKey)),
+    ]);
+    for (const [i, { at }] of bad.entries()) {
+      expect(answers[i]!.status).toBe(400);
+      expect(await answers[i]!.text()).toContain(at);
+    }
+    expect(answers.slice(bad.length).map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect((await pipeline.logRows()).map((r) => r.message_id).sort()).toEqual(Array.from({ length: 10 }, (_, n) => `ok-${n}`).sort());
+    await hook.waitFor((r) => r.delivered.length === 10, 30_000, 'the ten good events');
+  });
+
   it('never skips a row whose transaction took its sequence number first but commits last', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
