@@ -21,6 +21,9 @@ import {
 } from '../workflows/replayDefinitions';
 import { UnknownDestinationError } from './supervisorClient';
 
+/** How long reprocess waits for a run's first workflow task to finish before it refuses. */
+const FIRST_TASK_WAIT_MS = 10_000;
+
 /** @default eventsPerSecond 200, maxLiveBacklog 1000 */
 export const DEFAULT_REPLAY_PACING: ReplayPacing = { eventsPerSecond: 200, maxLiveBacklog: 1_000 };
 
@@ -194,10 +197,19 @@ export class ReplayClient implements ReplayOps {
       if (err instanceof WorkflowNotFoundError) throw new JobNotFoundError(workflowId);
       throw err;
     }
-    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-    const finishes = (history.events ?? [])
-      .filter((e) => e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes)
-      .map((e) => Number(e.eventId));
+    const finishedTasks = async () => {
+      const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+      return (history.events ?? [])
+        .filter((e) => e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes)
+        .map((e) => Number(e.eventId));
+    };
+    let finishes = await finishedTasks();
+    // A run's first task can still be open: its deliveries run inside it and are recorded when it
+    // completes. Give it a moment rather than refuse a reprocess asked for right after the events.
+    for (const deadline = Date.now() + FIRST_TASK_WAIT_MS; finishes.length === 0 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      finishes = await finishedTasks();
+    }
     const target = toEventId ?? finishes[0];
     if (target === undefined || !finishes.includes(target)) {
       throw new ReplayRequestError(

@@ -225,6 +225,35 @@ describe('replay, re-drive and reset', () => {
     expect(unknown.stderr).toContain('ferry/nope/user:nobody');
   });
 
+  it('reprocesses a workflow whose first task is still open, once that task has finished', async () => {
+    const hook = await receiver();
+    const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
+    let slowed = false;
+    scope.pipeline = await TestPipeline.start({
+      workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
+      // The first delivery step lingers after sending: its task, the run's first, stays open meanwhile.
+      activities: (activities) => ({
+        ...activities,
+        async deliverStep(input) {
+          const result = await activities.deliverStep(input);
+          if (!slowed) {
+            slowed = true;
+            await new Promise((r) => setTimeout(r, 3_000));
+          }
+          return result;
+        },
+      }),
+    });
+    const user = `open-${sourceId}`;
+    await send(writeKey, [user], 0, 1);
+    await hook.waitFor((r) => r.delivered.length === 1, 30_000, 'the first delivery');
+
+    const reset = await ferry('reprocess', '--workflow', `ferry/${sourceId}/user:${user}`, '--json');
+    expect({ code: reset.code, stderr: reset.stderr }).toEqual({ code: EXIT_CODES.ok, stderr: '' });
+    await hook.waitFor((r) => r.delivered.length === 2, 30_000, 'the reprocessed event');
+    expect(arrivals(hook, [user]).get(user)).toEqual([0, 0]);
+  });
+
   it('refuses what cannot work with a clear error and starts nothing', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
