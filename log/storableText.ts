@@ -12,16 +12,21 @@ export function unstorableTextAt(value: unknown): string | undefined {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const at = unstorableTextAt(value[i]);
-      if (at !== undefined) return `[${i}]${at && !at.startsWith('[') ? '.' : ''}${at}`;
+      if (at !== undefined) return beneath(`[${i}]`, at);
     }
     return undefined;
   }
   for (const key of Object.keys(value)) {
     if (!storable(key)) return JSON.stringify(key);
     const at = unstorableTextAt((value as Record<string, unknown>)[key]);
-    if (at !== undefined) return `${key}${at && !at.startsWith('[') ? '.' : ''}${at}`;
+    if (at !== undefined) return beneath(key, at);
   }
   return undefined;
+}
+
+/** `at`, a path inside the value at `step`, as a path from the value that holds it. */
+function beneath(step: string, at: string): string {
+  return at === '' || at.startsWith('[') ? `${step}${at}` : `${step}.${at}`;
 }
 
 function storable(text: string): boolean {
