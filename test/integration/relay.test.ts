@@ -150,6 +150,26 @@ describe('the relay', () => {
     expect(all).toHaveLength(24 * 30);
   });
 
+  it('starts no workflow for events routed to no destination, and relays the rows after them', async () => {
+    const client = new RecordingClient();
+    await startRelay(client, 'relay-a');
+    await writer.append('src', [
+      { event: trackEvent('unrouted', 'unrouted-1'), destinationIds: [] },
+      { event: trackEvent('unrouted', 'unrouted-2'), destinationIds: [] },
+    ]);
+    await writer.append('src', [
+      { event: trackEvent('mixed', 'mixed-1'), destinationIds: [] },
+      { event: trackEvent('mixed', 'mixed-2'), destinationIds: ['hook'] },
+    ]);
+    await writer.append('src', [{ event: trackEvent('unrouted', 'unrouted-3'), destinationIds: ['hook'] }]);
+    await waitUntil(() => client.applied().byUser.size === 2, { timeoutMs: 10_000, what: 'the routed rows signalled' });
+    const { byUser, repeats } = client.applied();
+    expect(byUser.get('ferry/src/user:mixed')).toEqual(['mixed-2']);
+    expect(byUser.get('ferry/src/user:unrouted')).toEqual(['unrouted-3']);
+    expect(repeats).toBe(0);
+    expect(client.signals.flatMap((s) => s.input.refs.map((r) => r.messageId))).toHaveLength(2);
+  });
+
   it('orders rows by transaction id as a number, not as text', async () => {
     const client = new RecordingClient();
     // Rows as three earlier transactions wrote them: as text, '10' < '11' < '9'.
