@@ -50,8 +50,11 @@ export const workerEnvSchema = z.object({
   FERRY_LOG_HOLD_AFTER_MS: positiveInt.default(24 * 3_600_000),
   /** Whole days of log kept for replay; older partitions are dropped unless a row in them is still owed. */
   FERRY_LOG_RETENTION_DAYS: positiveInt.max(3_650).default(30),
-  /** Rows one relay batch reads at most. */
-  FERRY_RELAY_BATCH_ROWS: positiveInt.max(100_000).default(10_000),
+  /**
+   * Rows one relay batch reads at most. A user gets one signal per batch that holds rows of theirs, so
+   * under a backlog larger batches mean fewer, fuller signals (see RelayOptions.batchRows).
+   */
+  FERRY_RELAY_BATCH_ROWS: positiveInt.max(100_000).default(50_000),
   /** Signals one relay has in flight at once. */
   FERRY_RELAY_CONCURRENCY: positiveInt.max(1_000).default(64),
   /** How long a relay's bucket lease lasts: how soon another relay takes over the buckets of one that died. */

@@ -28,7 +28,12 @@ export interface RelayOptions {
   /** This relay's identity, unique among running relays. */
   readonly id: string;
   readonly logger: Logger;
-  /** Rows read per batch at most. @default 10000 */
+  /**
+   * Rows read per batch at most. Under a backlog, each user with rows in a batch gets one signal for
+   * all of them: a batch cut short splits users' rows into more signals and more workflow tasks. A row
+   * costs the batch a few hundred bytes (references, never the event).
+   * @default 50000
+   */
   readonly batchRows?: number;
   /** Signals in flight at once. @default 64 */
   readonly concurrency?: number;
@@ -106,7 +111,7 @@ export class Relay {
 
   constructor(private readonly options: RelayOptions) {
     this.leases = new BucketLeases({ pool: options.pool, id: options.id, buckets: options.buckets, leaseMs: options.leaseMs });
-    this.batchRows = options.batchRows ?? 10_000;
+    this.batchRows = options.batchRows ?? 50_000;
     this.concurrency = options.concurrency ?? 64;
     this.minBatchIntervalMs = options.minBatchIntervalMs ?? 50;
     this.maxRefsPerSignal = options.maxRefsPerSignal ?? 2_000;
