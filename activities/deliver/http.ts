@@ -113,8 +113,14 @@ export class HttpTransport {
         agent: secure ? this.agents.https : this.agents.http,
         headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       });
-      const timer = setTimeout(() => req.destroy(new TimeoutError()), remaining);
+      let settled = false;
+      // When the worker was too busy to run anything for a while, the timer and the answer both fall
+      // due at once, and timers run before sockets are read: the answer, already here, would be
+      // thrown away and the event sent again. setImmediate runs after the sockets are read, so the
+      // request times out only if its answer really has not come.
+      const timer = setTimeout(() => setImmediate(() => settled || req.destroy(new TimeoutError())), remaining);
       req.once('error', (err) => {
+        settled = true;
         clearTimeout(timer);
         reject(err);
       });
@@ -127,10 +133,12 @@ export class HttpTransport {
           kept += chunk.length;
         });
         res.once('error', (err) => {
+          settled = true;
           clearTimeout(timer);
           reject(err);
         });
         res.once('end', () => {
+          settled = true;
           clearTimeout(timer);
           const text = Buffer.concat(chunks).toString('utf8');
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text.length > MAX_BODY_KEPT ? `${text.slice(0, MAX_BODY_KEPT)}…` : text });

@@ -38,6 +38,9 @@ let base = '';
 const seen: Seen[] = [];
 /** Requests to this path get no answer, so the client times out. */
 const HANG = '/hang';
+/** Requests to this path are answered at once, then the whole process is kept busy for this long. */
+const BUSY = '/busy';
+const BUSY_MS = 600;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -47,6 +50,9 @@ beforeAll(async () => {
       if (req.url?.startsWith(HANG)) return;
       seen.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], authorization: req.headers.authorization, body: Buffer.concat(chunks).toString('utf8') });
       res.writeHead(200).end('ok');
+      // As a worker whose event loop is held up (CPU starved, a long synchronous task) right after the
+      // destination answered: the answer waits in the socket while the client's timeout falls due.
+      if (req.url?.startsWith(BUSY)) for (const until = Date.now() + BUSY_MS; Date.now() < until; );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -121,6 +127,12 @@ describe('failure messages leave secrets out', () => {
       { ...options, timeoutMs: 200 },
     );
     expect(outcome).toEqual({ kind: 'retryable', error: `timed out calling ${base}${HANG}`, throttled: false });
+  });
+
+  it('keeps an answer that came in time even when the process was too busy to read it before the timeout fell due', async () => {
+    const outcome = await sendHttp({ kind: 'http', method: 'POST', url: `${base}${BUSY}`, headers: {}, body: '{}' }, { ...options, timeoutMs: 200 });
+    expect(outcome).toEqual({ kind: 'delivered', status: 200 });
+    expect(seen.map((s) => s.path)).toEqual([BUSY]);
   });
 
   it('sends a URL’s userinfo as Basic auth, and leaves it out of failure messages', async () => {
