@@ -69,6 +69,15 @@ function bucketsGained(log: string): number {
   return gained;
 }
 
+/**
+ * Delivery attempts the workers logged as failed and to be retried (`delivery failed; will retry`).
+ * A request that timed out may still have reached the destination, so each may be one redelivery
+ * under the same key.
+ */
+function retriedAttempts(): number {
+  return cluster.workers.reduce((sum, worker) => sum + fs.readFileSync(path.join(dir, `${worker.name}.log`), 'utf8').split('delivery failed; will retry').length - 1, 0);
+}
+
 async function relayHealth(): Promise<{ ok: boolean; relays: number }> {
   const res = await fetch(`${cluster.url}/health`);
   return ((await res.json()) as { components: { relay: { ok: boolean; relays: number } } }).components.relay;
@@ -107,12 +116,15 @@ it('keeps every user’s order across two gateways while a worker and a gateway 
   const report = checkOrdering(prefix, load.acknowledged, hook.deliveredBodies());
   expect({ missing: report.missing, violations: report.violations, badUsers: report.badUsers }).toEqual({ missing: 0, violations: 0, badUsers: [] });
   // Client retries (after the gateway kill) carry the same messageId and are absorbed before
-  // delivery. Only deliveries in flight in the killed worker may be sent again, and always under the
-  // same Idempotency-Key: a destination that honours it processes every event once.
+  // delivery. Only deliveries in flight in the killed worker, and attempts a worker logged as failed
+  // (on this 2-core machine, ten processes starting at once can hold a worker up past the test's 4 s
+  // request timeout while the destination has already answered), may be sent again, and always under
+  // the same Idempotency-Key: a destination that honours it processes every event once.
   expect(hook.duplicatesWithNewKey).toBe(0);
-  expect(report.duplicates).toBeLessThanOrEqual(open + USERS);
+  const retried = retriedAttempts();
+  expect(report.duplicates).toBeLessThanOrEqual(open + USERS + retried);
   process.stdout.write(
     `cluster ordering: ${acknowledged} events acknowledged, ${report.delivered} delivered, ${report.duplicates} redelivered under the same Idempotency-Key, ` +
-      `${load.statuses.filter((s) => s !== 200).length} retried requests\n`,
+      `${retried} delivery attempts logged as failed and retried, ${load.statuses.filter((s) => s !== 200).length} retried requests\n`,
   );
 }, 10 * 60_000);
