@@ -208,8 +208,8 @@ export class Relay {
       const bucket = this.leases.owned.get(row.bucket);
       // Rows of a bucket whose cursor is further on: read because another bucket is behind.
       if (!bucket || comparePositions(row, bucket.cursor) <= 0) continue;
-      // Routed to no destination (a source without any): nothing to deliver, so no signal and no
-      // workflow. The cursor still moves past it with the batch.
+      // Routed to no destination (its source had none enabled when it was logged): nothing to
+      // deliver, so no signal and no workflow. The cursor still moves past it with the batch.
       if (row.destinations.length === 0) continue;
       const key = `${row.source_id}\0${row.user_key}`;
       const list = byUser.get(key);
