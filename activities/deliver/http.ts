@@ -119,9 +119,12 @@ export class HttpTransport {
       // thrown away and the event sent again. setImmediate runs after the sockets are read, so the
       // request times out only if its answer really has not come.
       const timer = setTimeout(() => setImmediate(() => settled || req.destroy(new TimeoutError())), remaining);
-      req.once('error', (err) => {
+      const settle = () => {
         settled = true;
         clearTimeout(timer);
+      };
+      req.once('error', (err) => {
+        settle();
         reject(err);
       });
       req.once('response', (res) => {
@@ -133,13 +136,11 @@ export class HttpTransport {
           kept += chunk.length;
         });
         res.once('error', (err) => {
-          settled = true;
-          clearTimeout(timer);
+          settle();
           reject(err);
         });
         res.once('end', () => {
-          settled = true;
-          clearTimeout(timer);
+          settle();
           const text = Buffer.concat(chunks).toString('utf8');
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text.length > MAX_BODY_KEPT ? `${text.slice(0, MAX_BODY_KEPT)}…` : text });
         });
