@@ -17,6 +17,8 @@
  *   --keep            keep the data dir and the stack's log
  *   --profile-gateway DIR  run the gateway outside start.js under `node --cpu-prof`, writing its
  *                     profile to DIR when the bench ends (open it in Chrome DevTools › Performance)
+ *   --floor           the same load against the design's floor instead of Ferry (support/floorGateway.ts:
+ *                     bare express and group commit on the same PostgreSQL; no Temporal, no worker)
  *
  * Phases:
  * - `track-max`: single-event /v1/track over 1 000 distinct users, 50 connections, as fast as it goes;
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
       'batch-rate': { type: 'string', default: '250' },
       keep: { type: 'boolean', default: false },
       'profile-gateway': { type: 'string' },
+      floor: { type: 'boolean', default: false },
     },
   });
   const duration = Number(values.duration);
@@ -86,7 +89,9 @@ async function main(): Promise<void> {
 
   const dir = benchDir();
   const sink = await startSink();
-  const noDestination = values['no-destination'];
+  const floor = values.floor;
+  // The floor stores and delivers nothing further, so there is nothing to wait for after a phase.
+  const noDestination = values['no-destination'] || floor;
   const ledger = new Ledger(noDestination ? [] : [sink]);
   const workspaceFile = path.join(dir, 'workspace.json');
   const destinations = noDestination
@@ -98,8 +103,9 @@ async function main(): Promise<void> {
   const profileDir = values['profile-gateway'] ? path.resolve(values['profile-gateway']) : undefined;
   const stackEnv = { PORT: String(gatewayPort), FERRY_WORKSPACE_CONFIG: workspaceFile, LOG_LEVEL: 'warn' };
   // NODE_OPTIONS may not carry --cpu-prof, so a profiled gateway is started here instead of by start.js.
-  const stack = await startStack(dir, { only: profileDir ? 'temporal,database,worker' : 'temporal,database,worker,gateway', env: stackEnv });
-  const gateway = profileDir ? await startProfiledGateway(dir, stack, stackEnv, profileDir) : undefined;
+  const components = floor ? 'database' : profileDir ? 'temporal,database,worker' : 'temporal,database,worker,gateway';
+  const stack = await startStack(dir, { only: components, env: stackEnv });
+  const gateway = floor || profileDir ? await startGateway(dir, stack, stackEnv, { profileDir, floor }) : undefined;
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const results: Array<Record<string, unknown>> = [];
   try {
@@ -207,9 +213,12 @@ async function settle(ledger: Ledger, noDestination: boolean, after: string): Pr
   return { seconds, drained };
 }
 
-function startProfiledGateway(dir: string, stack: Stack, env: Record<string, string>, profileDir: string): Promise<NodeChild> {
-  fs.mkdirSync(profileDir, { recursive: true });
-  return startNode('gateway', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'dist', 'api', 'server.js')], { env: { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl }, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
+/** Ferry's gateway (or the floor's) outside start.js, optionally under `node --cpu-prof`. */
+function startGateway(dir: string, stack: Stack, env: Record<string, string>, { profileDir, floor }: { profileDir?: string; floor: boolean }): Promise<NodeChild> {
+  if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const script = floor ? path.join(ROOT, 'dist', 'bench', 'support', 'floorGateway.js') : path.join(ROOT, 'dist', 'api', 'server.js');
+  return startNode('gateway', [...profile, script], { env: { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl }, readyText: floor ? 'floor gateway listening' : 'gateway listening', logFile: path.join(dir, 'gateway.log') });
 }
 
 async function waitForHealth(url: string): Promise<void> {
@@ -263,7 +272,7 @@ function cpuByComponent(rootPids: number[]): CpuSample {
 }
 
 function componentOf(cmd: string): string {
-  if (cmd.includes('api/server.js')) return 'gateway';
+  if (cmd.includes('api/server.js') || cmd.includes('floorGateway.js')) return 'gateway';
   if (cmd.includes('workers/worker.js')) return 'worker';
   if (cmd.includes('start-dev')) return 'temporal';
   if (cmd.includes('postgres')) return 'postgres';
