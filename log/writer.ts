@@ -14,7 +14,7 @@ import { userKeyOf } from '../temporal/names';
 import { bucketOf } from './buckets';
 import { ensurePartitions } from './partitions';
 
-/** The channel a commit notifies, with the buckets it wrote; relays LISTEN on it. */
+/** The channel the writers name the buckets of newly committed rows on, just after the commit; relays LISTEN on it. */
 export const LOG_CHANNEL = 'ferry_log';
 
 /**
@@ -56,15 +56,23 @@ interface Row {
 export class LogWriteError extends FerryError {}
 
 const INSERT = `
-  WITH written AS (
-    INSERT INTO event_log (source_id, user_key, bucket, message_id, received_at, type, event_name, destinations, event)
-    SELECT source_id, user_key, bucket, message_id, received_at, type, event_name, destinations, event
-      FROM ROWS FROM (json_to_recordset($1::json)
-        AS (source_id text, user_key text, bucket smallint, message_id text, received_at timestamptz, type text, event_name text, destinations json, event json))
-        WITH ORDINALITY AS r(source_id, user_key, bucket, message_id, received_at, type, event_name, destinations, event, n)
-     ORDER BY n
-    RETURNING bucket)
-  SELECT pg_notify('${LOG_CHANNEL}', string_agg(DISTINCT bucket::text, ',')) FROM written`;
+  INSERT INTO event_log (source_id, user_key, bucket, message_id, received_at, type, event_name, destinations, event)
+  SELECT source_id, user_key, bucket, message_id, received_at, type, event_name, destinations, event
+    FROM ROWS FROM (json_to_recordset($1::json)
+      AS (source_id text, user_key text, bucket smallint, message_id text, received_at timestamptz, type text, event_name text, destinations json, event json))
+      WITH ORDINALITY AS r(source_id, user_key, bucket, message_id, received_at, type, event_name, destinations, event, n)
+   ORDER BY n`;
+
+/**
+ * A notification of its own, committed without waiting for the disk: it only wakes the relays, and a
+ * lost one costs them at most their one-second poll. (A NOTIFY inside the writers' transactions held
+ * PostgreSQL's database-wide notify lock through each commit's disk flush, so the writers' commits
+ * queued behind one another.)
+ */
+const NOTIFY = `SELECT set_config('synchronous_commit', 'off', true), pg_notify('${LOG_CHANNEL}', $1)`;
+
+/** See CommitNotifier. */
+const NOTIFY_GAP_MS = 10;
 
 /** SQLSTATEs for "no partition of relation … found for row", and for a log not created yet. */
 const NO_PARTITION = '23514';
@@ -73,10 +81,12 @@ const NO_TABLE = '42P01';
 export class LogWriter {
   private readonly writers: Array<GroupCommit<Row>>;
   private readonly timeoutMs: number;
+  private readonly notifier: CommitNotifier;
 
   constructor(private readonly options: LogWriterOptions) {
     const count = options.writers ?? 4;
     this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.notifier = new CommitNotifier(options.pool);
     this.writers = Array.from({ length: count }, () => new GroupCommit<Row>((rows) => this.insert(rows), { maxRows: options.maxRows ?? 256, maxWaitMs: options.maxWaitMs ?? 2 }));
   }
 
@@ -145,5 +155,45 @@ export class LogWriter {
       await ensurePartitions(this.options.pool, { from: new Date(Date.now() - 86_400_000), days: 3 });
       await this.options.pool.query(INSERT, [json]);
     }
+    this.notifier.committed(rows);
+  }
+}
+
+/**
+ * Tells the relays which buckets have new rows, on LOG_CHANNEL, once those rows are committed. The
+ * first commit after a quiet spell is announced at once; after that, one notification goes out at
+ * most every NOTIFY_GAP_MS, naming every bucket committed since the last. A relay starts a batch at
+ * most every 50 ms, so more notifications would wake it no sooner, and each one is a transaction
+ * that every listening backend is signalled for.
+ */
+class CommitNotifier {
+  private readonly pending = new Set<number>();
+  private scheduled = false;
+  private lastSentAt = 0;
+
+  constructor(private readonly pool: Pool) {}
+
+  committed(rows: readonly Row[]): void {
+    for (const row of rows) this.pending.add(row.bucket);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const wait = this.lastSentAt + NOTIFY_GAP_MS - Date.now();
+    if (wait > 0) setTimeout(() => void this.send(), wait);
+    else void this.send();
+  }
+
+  private async send(): Promise<void> {
+    const buckets = [...this.pending].join(',');
+    this.pending.clear();
+    try {
+      await this.pool.query(NOTIFY, [buckets]);
+    } catch {
+      // PostgreSQL is unreachable (the writers then fail too) or the pool was closed: the relays
+      // find the rows with their one-second poll.
+    } finally {
+      this.lastSentAt = Date.now();
+      this.scheduled = false;
+    }
+    if (this.pending.size > 0) this.committed([]);
   }
 }
