@@ -16,4 +16,4 @@ COPY --from=build /app/db/migrations ./db/migrations
 COPY --from=build /app/config/demo-workspace.json ./config/demo-workspace.json
 USER node
 EXPOSE 8080
-CMD ["node", "dist/api/server.js"]
+CMD ["node", "--max-semi-space-size=32", "dist/api/server.js"]

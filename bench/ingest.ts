@@ -33,6 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { GATEWAY_SEMI_SPACE_MB } from '../config/env';
 import { type NodeChild, startNode } from '../processes/children';
 import { freePort } from '../processes/ports';
 import { type Stack, startStack } from '../processes/stack';
@@ -216,9 +217,10 @@ async function settle(ledger: Ledger, noDestination: boolean, after: string): Pr
 /** Ferry's gateway (or the floor's) outside start.js, optionally under `node --cpu-prof`. */
 function startGateway(dir: string, stack: Stack, env: Record<string, string>, { profileDir, floor }: { profileDir?: string; floor: boolean }): Promise<NodeChild> {
   if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  // The floor runs with the same V8 settings as Ferry's gateway, which start.js gives it.
+  const nodeArgs = [`--max-semi-space-size=${GATEWAY_SEMI_SPACE_MB}`, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   const script = floor ? path.join(ROOT, 'dist', 'bench', 'support', 'floorGateway.js') : path.join(ROOT, 'dist', 'api', 'server.js');
-  return startNode('gateway', [...profile, script], { env: { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl }, readyText: floor ? 'floor gateway listening' : 'gateway listening', logFile: path.join(dir, 'gateway.log') });
+  return startNode('gateway', [...nodeArgs, script], { env: { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl }, readyText: floor ? 'floor gateway listening' : 'gateway listening', logFile: path.join(dir, 'gateway.log') });
 }
 
 async function waitForHealth(url: string): Promise<void> {

@@ -161,7 +161,7 @@ async function main(): Promise<void> {
         stops.push({ name: 'the worker', stop: supervise('worker', ['--max-old-space-size=' + env.FERRY_WORKER_HEAP_MB, 'workers/worker.js'], childEnv, () => stopping) });
       }
       if (only.has('gateway')) {
-        stops.push({ name: 'the gateway', stop: supervise('gateway', ['api/server.js'], childEnv, () => stopping) });
+        stops.push({ name: 'the gateway', stop: supervise('gateway', [gatewayNodeArg(env), 'api/server.js'], childEnv, () => stopping) });
         addresses.gatewayUrl = `http://127.0.0.1:${env.PORT}`;
       }
     }
@@ -203,7 +203,7 @@ function startClusterComponents(
   const gatewayUrls: string[] = [];
   for (let i = 1; i <= env.FERRY_CLUSTER_GATEWAYS; i++) {
     const port = env.PORT + i;
-    stops.push({ name: `gateway-${i}`, stop: supervise(`gateway-${i}`, ['api/server.js'], { ...childEnv, PORT: String(port), HOST: '127.0.0.1' }, stopping) });
+    stops.push({ name: `gateway-${i}`, stop: supervise(`gateway-${i}`, [gatewayNodeArg(env), 'api/server.js'], { ...childEnv, PORT: String(port), HOST: '127.0.0.1' }, stopping) });
     gatewayUrls.push(`http://127.0.0.1:${port}`);
   }
   const balancerEnv = { ...childEnv, PORT: String(env.PORT), FERRY_BALANCER_UPSTREAMS: gatewayUrls.join(',') };
@@ -236,6 +236,11 @@ function componentEnv(env: StartEnv, addresses: StackAddresses): NodeJS.ProcessE
  * Runs a component as a child process and restarts it if it dies, as a process manager would in
  * production. Its log lines are passed through with a prefix.
  */
+/** See FERRY_GATEWAY_SEMI_SPACE_MB. */
+function gatewayNodeArg(env: StartEnv): string {
+  return `--max-semi-space-size=${env.FERRY_GATEWAY_SEMI_SPACE_MB}`;
+}
+
 function supervise(name: string, args: readonly string[], env: NodeJS.ProcessEnv, stopping: () => boolean): () => Promise<void> {
   const script = path.join(__dirname, '..', args.at(-1)!);
   const nodeArgs = args.slice(0, -1);

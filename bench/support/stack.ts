@@ -8,6 +8,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { GATEWAY_SEMI_SPACE_MB } from '../../config/env';
 import { type NodeChild, startNode } from '../../processes/children';
 import { freePort } from '../../processes/ports';
 import { type Stack, startStack } from '../../processes/stack';
@@ -44,7 +45,7 @@ export async function startFerry(dir: string, workspace: unknown, { workerNodeAr
   const port = await freePort();
   const env = { TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl, FERRY_WORKSPACE_CONFIG: workspaceFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' };
   const worker = await startNode('worker', [...workerNodeArgs, path.join(ROOT, 'dist', 'workers', 'worker.js')], { env, readyText: 'worker running', logFile: path.join(dir, 'worker.log') });
-  const gateway = await startNode('gateway', [path.join(ROOT, 'dist', 'api', 'server.js')], { env, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
+  const gateway = await startNode('gateway', [`--max-semi-space-size=${GATEWAY_SEMI_SPACE_MB}`, path.join(ROOT, 'dist', 'api', 'server.js')], { env, readyText: 'gateway listening', logFile: path.join(dir, 'gateway.log') });
   return {
     stack,
     worker,
