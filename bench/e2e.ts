@@ -15,7 +15,11 @@
  * once and reports the worker's peak RSS.
  *
  *   npm run build && node dist/bench/e2e.js [--users 1000] [--events 20000] [--senders 20]
- *     [--destinations 1] [--rate 200] [--sustain 20] [--idle 50] [--active 0] [--only idle,sustained,burst] [--keep]
+ *     [--destinations 1] [--rate 200] [--sustain 20] [--idle 50] [--active 0] [--only idle,sustained,burst]
+ *     [--temporal dev|cluster] [--keep]
+ *
+ * `--temporal cluster` runs Temporal as `npm start -- --cluster` does (the real server on the embedded
+ * PostgreSQL, 4 history shards) instead of the dev server (SQLite, 1 shard).
  *
  * The worker runs with npm start's heap cap (--max-old-space-size=512); BENCH_WORKER_NODE_ARGS replaces
  * its node flags, e.g. to add --cpu-prof.
@@ -43,9 +47,11 @@ async function main(): Promise<void> {
       idle: { type: 'string', default: '50' },
       active: { type: 'string', default: '0' },
       only: { type: 'string' },
+      temporal: { type: 'string', default: 'dev' },
       keep: { type: 'boolean', default: false },
     },
   });
+  if (values.temporal !== 'dev' && values.temporal !== 'cluster') throw new Error(`--temporal is dev or cluster, not ${values.temporal}`);
   const options = {
     users: Number(values.users),
     events: Number(values.events),
@@ -70,10 +76,10 @@ async function main(): Promise<void> {
       },
     ],
   };
-  const ferry = await startFerry(dir, workspace, { workerNodeArgs: (process.env.BENCH_WORKER_NODE_ARGS ?? '--max-old-space-size=512').split(' ') });
+  const ferry = await startFerry(dir, workspace, { workerNodeArgs: (process.env.BENCH_WORKER_NODE_ARGS ?? '--max-old-space-size=512').split(' '), cluster: values.temporal === 'cluster' });
   const { stack, worker, gateway, gatewayUrl } = ferry;
   const pids: Record<string, number | undefined> = { worker: worker.child.pid, gateway: gateway.child.pid, temporal: stack.pids.temporal, postgres: stack.pids.postgres };
-  const results: Record<string, unknown> = { users: options.users, destinations: sinks.length };
+  const results: Record<string, unknown> = { temporal: values.temporal, users: options.users, destinations: sinks.length };
 
   try {
     const runId = `${process.pid}-${Date.now().toString(36)}`;

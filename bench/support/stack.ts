@@ -33,15 +33,22 @@ export interface Ferry {
   stop(): Promise<void>;
 }
 
+export interface FerryOptions {
+  /** The worker's node flags. @default npm start's heap cap, --max-old-space-size=512 */
+  readonly workerNodeArgs?: readonly string[];
+  /** The real Temporal server on the embedded PostgreSQL (`npm start -- --cluster`), not the dev server. @default false */
+  readonly cluster?: boolean;
+}
+
 /**
- * Ferry in `dir` as `npm start` runs it: Temporal and PostgreSQL, then a worker (with npm start's heap
- * cap, or `workerNodeArgs`) and a gateway as processes of their own, on `workspace`.
+ * Ferry in `dir` as `npm start` runs it: Temporal and PostgreSQL, then a worker and a gateway as
+ * processes of their own, on `workspace`.
  */
-export async function startFerry(dir: string, workspace: unknown, { workerNodeArgs = ['--max-old-space-size=512'] }: { workerNodeArgs?: readonly string[] } = {}): Promise<Ferry> {
+export async function startFerry(dir: string, workspace: unknown, { workerNodeArgs = ['--max-old-space-size=512'], cluster = false }: FerryOptions = {}): Promise<Ferry> {
   const workspaceFile = path.join(dir, 'workspace.json');
   fs.writeFileSync(workspaceFile, JSON.stringify(workspace));
   say(`starting the stack in ${dir}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const stack = await startStack(dir);
+  const stack = await startStack(dir, { cluster });
   const port = await freePort();
   const env = { TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl, FERRY_WORKSPACE_CONFIG: workspaceFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' };
   const worker = await startNode('worker', [...workerNodeArgs, path.join(ROOT, 'dist', 'workers', 'worker.js')], { env, readyText: 'worker running', logFile: path.join(dir, 'worker.log') });
