@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const results: Array<Record<string, unknown>> = [];
   try {
-    await waitForHealth(gatewayUrl);
+    await waitForHealth(gatewayUrl, { relay: !floor });
     say(`stack up (data ${dir}); ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     say('warming up for 5 s…');
     await run(gatewayUrl, { name: 'warm-up', path: '/v1/track', events: 1, mixedUsers: false }, 5, connections, users, ledger);
@@ -223,16 +223,22 @@ function startGateway(dir: string, stack: Stack, env: Record<string, string>, { 
   return startNode('gateway', [...nodeArgs, script], { env: { ...env, LOG_LEVEL: 'info', HOST: '127.0.0.1', TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl }, readyText: floor ? 'floor gateway listening' : 'gateway listening', logFile: path.join(dir, 'gateway.log') });
 }
 
-async function waitForHealth(url: string): Promise<void> {
+/**
+ * Until the gateway answers /health, and, with `relay`, until a relay owns every bucket: start.js does
+ * not wait for the worker, whose start (bundling the workflow code takes seconds of CPU) would
+ * otherwise overlap the first phase and take its CPU.
+ */
+async function waitForHealth(url: string, { relay }: { relay: boolean }): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
       const res = await fetch(`${url}/health`);
-      if (res.ok) return;
+      const report = (await res.json()) as { components?: { relay?: { ok?: boolean } } };
+      if (res.ok && (!relay || report.components?.relay?.ok === true)) return;
     } catch {
       // Not listening yet.
     }
-    if (Date.now() > deadline) throw new Error(`gateway at ${url} not healthy after 120 s`);
+    if (Date.now() > deadline) throw new Error(`gateway at ${url} not healthy${relay ? ' with every bucket relayed' : ''} after 120 s`);
     await sleep(500);
   }
 }
