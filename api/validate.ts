@@ -24,7 +24,9 @@ export function parseBatch(body: unknown, facts: RequestFacts): FerryEvent[] {
     const at = `batch[${index}]`;
     if (!isRecord(element)) throw invalid(`Invalid request body: ${at} is not an object`);
     if (!isEventType(element.type)) throw invalid(`Invalid request body: ${at}.type must be one of track, identify, page, screen, group, alias`);
+    // `type` first, for V8's fast copy: see enrich.
     const merged = {
+      type: element.type,
       ...element,
       context: mergeObjects(envelope.context, element.context),
       integrations: mergeObjects(envelope.integrations, element.integrations),
