@@ -33,8 +33,9 @@ export async function startGateway(env: GatewayEnv): Promise<RunningGateway> {
   // Temporal is only asked by /health and the admin API: the gateway starts and accepts events while it is down.
   const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS });
   // One connection per log writer, one for the writers' notifications to the relays, one for /health,
-  // one for the control state and the admin API's backlog (reads only). A statement the log cannot finish in time is cancelled by the server too, so
-  // that a write reported as failed rarely commits afterwards.
+  // one for the control state and the admin API's backlog (reads only). A statement the log cannot
+  // finish in time is cancelled by the server too, so that a write reported as failed rarely commits
+  // afterwards.
   const pool = createPool(env.DATABASE_URL, env.FERRY_LOG_WRITERS + 3, { statementTimeoutMs: env.FERRY_LOG_WRITE_TIMEOUT_MS, applicationName: LOG_WRITER_APPLICATION });
   // The gateway needs only PostgreSQL: it creates the log (migrations are safe to run from every
   // process at once) and the day's partitions itself. One that cannot reach PostgreSQL still starts

@@ -175,8 +175,8 @@ export const startEnvSchema = devServerEnvSchema.extend({
   /**
    * Largest size of each of V8's two young-generation semi-spaces in the gateway process
    * (--max-semi-space-size). Nearly everything a request allocates dies with it; at V8's default cap
-   * the gateway spent about an eighth of its time collecting it, and with 32 MB it took 24-41 % more
-   * single-event requests per second here (bench/README.md). @default 32
+   * the gateway spent 11 % of its time collecting it, and with 32 MB it took 24-41 % more single-event
+   * requests per second here (bench/README.md). @default 32
    */
   FERRY_GATEWAY_SEMI_SPACE_MB: positiveInt.max(1024).default(GATEWAY_SEMI_SPACE_MB),
   LOG_LEVEL: shared.LOG_LEVEL,

@@ -175,7 +175,11 @@ class CommitNotifier {
 
   committed(rows: readonly Row[]): void {
     for (const row of rows) this.pending.add(row.bucket);
-    if (this.scheduled) return;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.pending.size === 0) return;
     this.scheduled = true;
     const wait = this.lastSentAt + NOTIFY_GAP_MS - Date.now();
     if (wait > 0) setTimeout(() => void this.send(), wait);
@@ -194,6 +198,6 @@ class CommitNotifier {
       this.lastSentAt = Date.now();
       this.scheduled = false;
     }
-    if (this.pending.size > 0) this.committed([]);
+    this.schedule();
   }
 }

@@ -232,15 +232,15 @@ function componentEnv(env: StartEnv, addresses: StackAddresses): NodeJS.ProcessE
   };
 }
 
-/**
- * Runs a component as a child process and restarts it if it dies, as a process manager would in
- * production. Its log lines are passed through with a prefix.
- */
 /** See FERRY_GATEWAY_SEMI_SPACE_MB. */
 function gatewayNodeArg(env: StartEnv): string {
   return `--max-semi-space-size=${env.FERRY_GATEWAY_SEMI_SPACE_MB}`;
 }
 
+/**
+ * Runs a component as a child process and restarts it if it dies, as a process manager would in
+ * production. Its log lines are passed through with a prefix.
+ */
 function supervise(name: string, args: readonly string[], env: NodeJS.ProcessEnv, stopping: () => boolean): () => Promise<void> {
   const script = path.join(__dirname, '..', args.at(-1)!);
   const nodeArgs = args.slice(0, -1);
