@@ -15,8 +15,8 @@ export function enrich(event: ValidEvent, facts: RequestFacts): FerryEvent {
   const receivedAt = facts.receivedAt.toISOString();
   const sentAt = event.sentAt ?? facts.batchSentAt;
   // `type` first: V8 (Node 20) copies `{ ...event, new keys }` by a slow path that cost about 8 µs
-  // per event here, a sixth of a batch request's time; a literal that starts with a key of its own
-  // takes the fast one. The key order is unchanged, as `type` is the first key of a parsed event.
+  // per event here, 12-16 % of a batch request's gateway CPU; a literal that starts with a key of its
+  // own takes the fast one. The key order is unchanged, as `type` is the first key of a parsed event.
   const { type, ...rest } = event;
   return {
     type,
