@@ -41,14 +41,15 @@ function deadLetterAfter(cursor: ReplayCursor | undefined): number {
 }
 
 // Each user's events are in the log in the order the gateway accepted them, and the relay's (xid, seq)
-// order keeps that: reading in the same order replays each user in their original order.
+// order keeps that: reading in the same order replays each user in their original order. ORDER BY
+// names the table's columns: a bare `xid` would mean the text alias and put xid 10000 before 9999.
 const LOG_PAGE = `
   SELECT seq::float8 AS ref, xid::text AS xid, source_id, message_id, user_key
     FROM event_log
    WHERE source_id = $1 AND logged_at >= $2 AND logged_at < $3
      AND ($4::text IS NULL OR user_key = $4)
      AND (xid, seq) > ($5::xid8, $6::bigint)
-   ORDER BY xid, seq
+   ORDER BY event_log.xid, event_log.seq
    LIMIT $7`;
 
 // Dead letters in the order they were aborted, which is each user's order at that destination: a lane
