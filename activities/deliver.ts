@@ -115,12 +115,10 @@ export function createDeliverStep({
     };
     const pausedBefore = await stopped();
     if (pausedBefore !== undefined) return { results: [], paused: { reason: pausedBefore } };
-    const recorded = await progress.recorded(
-      lane,
-      items.map((i) => i.messageId),
-    );
+    // Both reads at once, a round trip less on every step; a step run again after a crash reads the
+    // events of its already settled items for nothing.
+    const [recorded, events] = await Promise.all([progress.recorded(lane, items.map((i) => i.messageId)), readEvents(items.map((i) => i.seq))]);
     const unsettled = items.filter((i) => !recorded.has(i.messageId));
-    const events = await readEvents(unsettled.map((i) => i.seq));
     const destination = workspace.destination(sourceId, destinationId);
     const usable = destination?.enabled ? destination : undefined;
     const outcomes = usable ? await transformAll(transform, sourceId, destinationId, unsettled, events) : new Map<string, TransformOutcome>();
