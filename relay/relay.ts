@@ -4,7 +4,8 @@
  * workflow once with all of that user's new rows (signalWithStart). A batch's cursors move only after
  * Temporal accepted every signal of the batch, and the next batch starts only then, so each user's
  * rows reach its workflow in order. While Temporal is slow the rows pile up in the log, and each
- * signal carries more of them: throughput rises with load instead of collapsing.
+ * signal carries more of them: throughput rises with load instead of collapsing. A batch that takes
+ * long to signal also reads the rows committed meanwhile for the users it has not signalled yet.
  */
 import type { Client } from '@temporalio/client';
 import { Client as PgClient, type Pool } from 'pg';
@@ -92,6 +93,10 @@ interface Row {
 
 const LAG_COUNT_CAP = 1_000_000;
 const SIGNAL_TIMEOUT_MS = 30_000;
+/** How often a batch still signalling reads the rows committed since it began (see signalAll). */
+const READ_AHEAD_MS = 200;
+/** How long into a batch it may still read ahead. */
+const READ_AHEAD_FOR_MS = 10_000;
 
 export class Relay {
   private readonly leases: BucketLeases;
@@ -108,6 +113,8 @@ export class Relay {
   private readonly minBatchIntervalMs: number;
   private readonly maxRefsPerSignal: number;
   private stopping?: Promise<void>;
+  /** Per user, the newest row signalled beyond the cursors (read ahead); the next batch skips up to it. */
+  private readonly sentAhead = new Map<string, { readonly bucket: number; readonly position: LogPosition }>();
 
   constructor(private readonly options: RelayOptions) {
     this.leases = new BucketLeases({ pool: options.pool, id: options.id, buckets: options.buckets, leaseMs: options.leaseMs });
@@ -187,8 +194,32 @@ export class Relay {
   private async relayBatch(): Promise<boolean> {
     const owned = [...this.leases.owned.values()];
     const start = owned.reduce((min, b) => (comparePositions(b.cursor, min) < 0 ? b.cursor : min), owned[0]!.cursor);
-    // Two statements, in this order: a writer that commits between them is seen by the second
-    // statement's snapshot, and one still running when the first looks holds the bound below its xid.
+    const rows = await this.readAfter(owned, start);
+    if (rows.length === 0) return false;
+    const last = rows.at(-1)!;
+    const users = new Map<string, Row[]>();
+    this.collect(users, rows, () => true);
+    await this.signalAll(users, owned, last, this.batchRows - rows.length);
+    // The batch holds every row of the owned buckets up to its last one (all committed: their
+    // transactions ended before the read's snapshot), so every owned bucket is relayed up to there,
+    // including buckets that had no rows in it. Rows read ahead stay after the cursor: not every user got them.
+    const advanced = new Map<number, LogPosition>();
+    for (const bucket of owned) if (comparePositions(bucket.cursor, last) < 0) advanced.set(bucket.bucket, { xid: last.xid, seq: last.seq });
+    const lost = await this.leases.advance(advanced);
+    if (lost.length > 0) this.options.logger.warn({ buckets: lost }, 'relay: buckets were taken over by another relay');
+    for (const [key, ahead] of this.sentAhead) {
+      const bucket = this.leases.owned.get(ahead.bucket);
+      if (!bucket || comparePositions(ahead.position, bucket.cursor) <= 0) this.sentAhead.delete(key);
+    }
+    return rows.length === this.batchRows;
+  }
+
+  /**
+   * Committed rows of these buckets after `after`, in log order. Two statements, in this order: a writer
+   * that commits between them is seen by the second statement's snapshot, and one still running when
+   * the first looks holds the bound below its xid, so no row is read before an earlier one of its user.
+   */
+  private async readAfter(owned: ReadonlyArray<{ readonly bucket: number }>, after: LogPosition, limit = this.batchRows): Promise<Row[]> {
     const bound = await this.readBound();
     // ORDER BY names the table's columns: a bare `xid` would mean the text alias, and sort '1179' before '747'.
     const { rows } = await this.options.pool.query<Row>(
@@ -200,10 +231,14 @@ export class Relay {
           AND xid < $5::xid8
         ORDER BY event_log.xid, event_log.seq
         LIMIT $4`,
-      [owned.map((b) => b.bucket), start.xid, start.seq, this.batchRows, bound],
+      [owned.map((b) => b.bucket), after.xid, after.seq, limit, bound],
     );
-    if (rows.length === 0) return false;
-    const byUser = new Map<string, Row[]>();
+    return rows;
+  }
+
+  /** Adds the rows still to be signalled to their users' lists, for the users `takes` accepts; returns the users new to `users`. */
+  private collect(users: Map<string, Row[]>, rows: readonly Row[], takes: (key: string) => boolean): string[] {
+    const added: string[] = [];
     for (const row of rows) {
       const bucket = this.leases.owned.get(row.bucket);
       // Rows of a bucket whose cursor is further on: read because another bucket is behind.
@@ -212,20 +247,17 @@ export class Relay {
       // deliver, so no signal and no workflow. The cursor still moves past it with the batch.
       if (row.destinations.length === 0) continue;
       const key = `${row.source_id}\0${row.user_key}`;
-      const list = byUser.get(key);
+      const ahead = this.sentAhead.get(key);
+      if (ahead && comparePositions(row, ahead.position) <= 0) continue;
+      if (!takes(key)) continue;
+      const list = users.get(key);
       if (list) list.push(row);
-      else byUser.set(key, [row]);
+      else {
+        users.set(key, [row]);
+        added.push(key);
+      }
     }
-    await this.signalAll([...byUser.values()]);
-    // The batch holds every row of the owned buckets up to its last one (all committed: their
-    // transactions ended before the read's snapshot), so every owned bucket is relayed up to there,
-    // including buckets that had no rows in it.
-    const last = rows.at(-1)!;
-    const advanced = new Map<number, LogPosition>();
-    for (const bucket of owned) if (comparePositions(bucket.cursor, last) < 0) advanced.set(bucket.bucket, { xid: last.xid, seq: last.seq });
-    const lost = await this.leases.advance(advanced);
-    if (lost.length > 0) this.options.logger.warn({ buckets: lost }, 'relay: buckets were taken over by another relay');
-    return rows.length === this.batchRows;
+    return added;
   }
 
   /** See logReadBound. Only this database's writers count: another database's rows are not in this log. */
@@ -239,16 +271,72 @@ export class Relay {
     return logReadBound(BigInt(rows[0]!.xmax), rows[0]!.writers ?? []).toString();
   }
 
-  /** Signals every user; resolves once Temporal accepted all of them (or the relay stops). */
-  private async signalAll(users: Row[][]): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      while (next < users.length) {
-        const rows = users[next++]!;
-        for (let i = 0; i < rows.length; i += this.maxRefsPerSignal) await this.signalUntilAccepted(rows.slice(i, i + this.maxRefsPerSignal));
+  /**
+   * Signals every user; resolves once Temporal accepted all of them (or the relay stops). While a batch
+   * takes long to signal (Temporal is the bottleneck), the log keeps growing: every READ_AHEAD_MS the
+   * rows committed since are read and added to the users not signalled yet (and new users join), so
+   * that each gets its newer rows in this signal rather than in one more signal in the next batch. What
+   * a user got beyond `last` is remembered, and the next batch skips it. Reading ahead stops after
+   * READ_AHEAD_FOR_MS or `rowsAhead` rows, so that a batch ends and the cursors move under steady load.
+   */
+  private async signalAll(users: Map<string, Row[]>, owned: ReadonlyArray<{ readonly bucket: number }>, last: LogPosition, rowsAhead: number): Promise<void> {
+    const order = [...users.keys()];
+    const started = new Set<string>();
+    let highWater: LogPosition = last;
+    const startedAt = Date.now();
+    let lastReadAt = startedAt;
+    let reading = false;
+    const readAhead = async (): Promise<void> => {
+      if (reading || rowsAhead <= 0 || Date.now() - lastReadAt < READ_AHEAD_MS || Date.now() - startedAt > READ_AHEAD_FOR_MS) return;
+      if (!this.running || !(this.options.forwarding?.() ?? true)) return;
+      reading = true;
+      try {
+        const rows = await this.readAfter(owned, highWater, rowsAhead);
+        lastReadAt = Date.now();
+        if (rows.length === 0) return;
+        rowsAhead -= rows.length;
+        highWater = rows.at(-1)!;
+        // Users first seen here join the end of the batch.
+        order.push(...this.collect(users, rows, (key) => !started.has(key)));
+      } catch (err) {
+        // Only an optimisation: the next batch reads these rows anyway.
+        lastReadAt = Date.now();
+        this.options.logger.debug({ err }, 'relay: reading ahead failed');
+      } finally {
+        reading = false;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, users.length) }, worker));
+    let next = 0;
+    let failure: { readonly err: unknown } | undefined;
+    const workers = new Set<Promise<void>>();
+    // Up to `concurrency` signallers, one per waiting user: more join when reading ahead finds new users.
+    const topUp = () => {
+      while (workers.size < this.concurrency && workers.size < order.length - next) {
+        const running: Promise<void> = signaller()
+          .catch((err: unknown) => {
+            failure ??= { err };
+          })
+          .finally(() => workers.delete(running));
+        workers.add(running);
+      }
+    };
+    const signaller = async () => {
+      for (;;) {
+        // Also when no user is waiting: the batch is not over while others are still being signalled.
+        await readAhead();
+        topUp();
+        if (next >= order.length) return;
+        const key = order[next++]!;
+        started.add(key);
+        const rows = users.get(key)!;
+        for (let i = 0; i < rows.length; i += this.maxRefsPerSignal) await this.signalUntilAccepted(rows.slice(i, i + this.maxRefsPerSignal));
+        const newest = rows.at(-1)!;
+        if (comparePositions(newest, last) > 0) this.sentAhead.set(key, { bucket: newest.bucket, position: { xid: newest.xid, seq: newest.seq } });
+      }
+    };
+    topUp();
+    while (workers.size > 0) await Promise.all(workers);
+    if (failure) throw failure.err;
   }
 
   private async signalUntilAccepted(rows: readonly Row[]): Promise<void> {

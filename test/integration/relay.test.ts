@@ -29,16 +29,29 @@ interface Signalled {
 class RecordingClient {
   readonly signals: Signalled[] = [];
   failEvery = 0;
+  /** Each signal takes a random time up to this. */
   delayMs = 0;
+  /** Each signal takes this long. */
+  fixedDelayMs = 0;
+  /** Signals in flight now, and the most at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   private calls = 0;
 
   asClient(): Client {
     const workflow = {
       signalWithStart: async (_type: string, options: { workflowId: string; args: [PipelineArgs]; signalArgs: [LogSignalInput] }) => {
         this.calls += 1;
-        if (this.delayMs > 0) await new Promise((r) => setTimeout(r, Math.random() * this.delayMs));
-        if (this.failEvery > 0 && this.calls % this.failEvery === 0) throw new Error('UNAVAILABLE: injected');
-        this.signals.push({ workflowId: options.workflowId, input: options.signalArgs[0] });
+        this.inFlight += 1;
+        this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+        try {
+          if (this.delayMs > 0) await new Promise((r) => setTimeout(r, Math.random() * this.delayMs));
+          if (this.fixedDelayMs > 0) await new Promise((r) => setTimeout(r, this.fixedDelayMs));
+          if (this.failEvery > 0 && this.calls % this.failEvery === 0) throw new Error('UNAVAILABLE: injected');
+          this.signals.push({ workflowId: options.workflowId, input: options.signalArgs[0] });
+        } finally {
+          this.inFlight -= 1;
+        }
       },
     };
     return { workflow, withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() } as unknown as Client;
@@ -92,7 +105,7 @@ describe('the relay', () => {
     await pool.end();
   });
 
-  const startRelay = async (client: RecordingClient, id: string, batchRows = 7, leaseMs = 1_000) => {
+  const startRelay = async (client: RecordingClient, id: string, batchRows = 7, leaseMs = 1_000, concurrency = 4) => {
     const url = new URL(testInfra().databaseUrl);
     url.searchParams.set('options', `-c search_path=${schema}`);
     const relay = new Relay({
@@ -104,7 +117,7 @@ describe('the relay', () => {
       id,
       logger: pino({ level: 'silent' }),
       batchRows,
-      concurrency: 4,
+      concurrency,
       minBatchIntervalMs: 0,
       leaseMs,
     });
@@ -168,6 +181,40 @@ describe('the relay', () => {
     expect(byUser.get('ferry/src/user:unrouted')).toEqual(['unrouted-3']);
     expect(repeats).toBe(0);
     expect(client.signals.flatMap((s) => s.input.refs.map((r) => r.messageId))).toHaveLength(2);
+  });
+
+  it('gives users not signalled yet the rows logged while their batch is being signalled, and sends nothing twice', async () => {
+    const client = new RecordingClient();
+    // Temporal as the bottleneck: one signal at a time, each taking 150 ms, so ten users take 1.5 s.
+    client.fixedDelayMs = 150;
+    const users = Array.from({ length: 10 }, (_, u) => `ahead-u${u}`);
+    for (const user of users) await writer.append('src', [{ event: trackEvent(user, `${user}-0`), destinationIds: ['hook'] }]);
+    await startRelay(client, 'relay-a', 1_000, 1_000, 1);
+    await waitUntil(() => client.signals.length >= 1, { timeoutMs: 10_000, what: 'the first signal' });
+    // The first batch (one row per user) is being signalled; every user logs a second event meanwhile.
+    for (const user of users) await writer.append('src', [{ event: trackEvent(user, `${user}-1`), destinationIds: ['hook'] }]);
+    await waitUntil(() => users.every((u) => client.applied().byUser.get(`ferry/src/user:${u}`)?.length === 2), { timeoutMs: 20_000, what: 'both rows of every user' });
+    for (const user of users) expect(client.applied().byUser.get(`ferry/src/user:${user}`)).toEqual([`${user}-0`, `${user}-1`]);
+    // Each row signalled exactly once: what went ahead of the cursor was not sent again by the next batch.
+    const refs = client.signals.flatMap((s) => s.input.refs.map((r) => r.messageId));
+    expect(refs.sort()).toEqual(users.flatMap((u) => [`${u}-0`, `${u}-1`]).sort());
+    // Without reading ahead every user gets two signals, one per batch: 20.
+    expect(client.signals.some((s) => s.input.refs.length === 2)).toBe(true);
+    expect(client.signals.length).toBeLessThan(20);
+  });
+
+  it('signals the users it finds by reading ahead side by side, though its batch began with one user', async () => {
+    const client = new RecordingClient();
+    client.fixedDelayMs = 400;
+    await writer.append('src', [{ event: trackEvent('lone', 'lone-0'), destinationIds: ['hook'] }]);
+    await startRelay(client, 'relay-a', 1_000, 1_000, 8);
+    await waitUntil(() => client.inFlight === 1, { timeoutMs: 10_000, intervalMs: 5, what: "the lone user's signal" });
+    // While the lone user's signal is in flight, sixteen more users log an event.
+    const users = Array.from({ length: 16 }, (_, u) => `joined-u${u}`);
+    await Promise.all(users.map((user) => writer.append('src', [{ event: trackEvent(user, `${user}-0`), destinationIds: ['hook'] }])));
+    await waitUntil(() => users.every((u) => client.applied().byUser.get(`ferry/src/user:${u}`)?.length === 1), { timeoutMs: 20_000, what: 'every user signalled' });
+    expect(client.maxInFlight).toBeGreaterThan(1);
+    expect(client.signals).toHaveLength(17);
   });
 
   it('orders rows by transaction id as a number, not as text', async () => {
