@@ -7,16 +7,14 @@ import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { Client as PgClient, type Pool } from 'pg';
 import { createPool } from '../../db/pool';
-import { migrate } from '../../db/migrate';
 import type { FerryEvent } from '../../events/event';
 import { comparePositions } from '../../log/position';
-import { ensurePartitions } from '../../log/partitions';
 import { LOG_WRITER_APPLICATION, LogWriter } from '../../log/writer';
 import { waitUntil } from '../../processes/wait';
 import { Relay } from '../../relay/relay';
 import type { LogSignalInput } from '../../workflows/definitions';
 import type { PipelineArgs } from '../../workflows/pipeline';
-import { testInfra, uniqueId } from '../support/pipeline';
+import { dropSchema, migratedSchema, testInfra } from '../support/pipeline';
 
 const BUCKETS = 8;
 
@@ -87,13 +85,7 @@ describe('the relay', () => {
   const relays: Relay[] = [];
 
   beforeEach(async () => {
-    schema = uniqueId('relay').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
-    const admin = createPool(testInfra().databaseUrl, 1);
-    await admin.query(`CREATE SCHEMA "${schema}"`);
-    await admin.end();
-    pool = createPool(testInfra().databaseUrl, 8, { schema });
-    await migrate(pool);
-    await ensurePartitions(pool, { from: new Date(Date.now() - 86_400_000), days: 3 });
+    ({ schema, pool } = await migratedSchema('relay', 8));
     writerPool = createPool(testInfra().databaseUrl, 4, { schema, applicationName: LOG_WRITER_APPLICATION });
     writer = new LogWriter({ pool: writerPool, buckets: BUCKETS, writers: 4, maxRows: 16, maxWaitMs: 1 });
   });
@@ -101,8 +93,7 @@ describe('the relay', () => {
   afterEach(async () => {
     await Promise.all(relays.splice(0).map((r) => r.stop()));
     await writerPool.end();
-    await pool.query(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
-    await pool.end();
+    await dropSchema({ schema, pool });
   });
 
   const startRelay = async (client: RecordingClient, id: string, batchRows = 7, leaseMs = 1_000, concurrency = 4) => {

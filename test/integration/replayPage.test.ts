@@ -5,29 +5,17 @@
 import type { Pool } from 'pg';
 import { createReplayActivities } from '../../activities/replay';
 import type { ReplayCursor, ReplayRequest } from '../../activities/replayContract';
-import { createPool } from '../../db/pool';
-import { migrate } from '../../db/migrate';
-import { ensurePartitions } from '../../log/partitions';
-import { testInfra, uniqueId } from '../support/pipeline';
+import { dropSchema, migratedSchema } from '../support/pipeline';
 
 describe('replay pages', () => {
   let pool: Pool;
   let schema: string;
 
   beforeEach(async () => {
-    schema = uniqueId('replay_page').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
-    const admin = createPool(testInfra().databaseUrl, 1);
-    await admin.query(`CREATE SCHEMA "${schema}"`);
-    await admin.end();
-    pool = createPool(testInfra().databaseUrl, 2, { schema });
-    await migrate(pool);
-    await ensurePartitions(pool, { from: new Date(Date.now() - 86_400_000), days: 3 });
+    ({ schema, pool } = await migratedSchema('replay_page', 2));
   });
 
-  afterEach(async () => {
-    await pool.query(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
-    await pool.end();
-  });
+  afterEach(() => dropSchema({ schema, pool }));
 
   /** Rows as earlier transactions with these ids wrote them, one event each, in this order. */
   const logRows = async (rows: ReadonlyArray<readonly [xid: number, messageId: string]>) => {

@@ -65,6 +65,27 @@ export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
 }
 
+/**
+ * A database schema of the test's own, first on its pool's search path, with Ferry's tables migrated
+ * and the log's partitions from yesterday on: a log that no other test writes to. Drop it with dropSchema.
+ */
+export async function migratedSchema(prefix: string, poolSize: number): Promise<{ schema: string; pool: Pool }> {
+  const schema = uniqueId(prefix).replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+  const admin = createPool(testInfra().databaseUrl, 1);
+  await admin.query(`CREATE SCHEMA "${schema}"`);
+  await admin.end();
+  const pool = createPool(testInfra().databaseUrl, poolSize, { schema });
+  await migrate(pool);
+  await ensurePartitions(pool, { from: new Date(Date.now() - 86_400_000), days: 3 });
+  return { schema, pool };
+}
+
+/** Drops a schema migratedSchema made, and ends its pool. */
+export async function dropSchema({ schema, pool }: { schema: string; pool: Pool }): Promise<void> {
+  await pool.query(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
+  await pool.end();
+}
+
 export interface TestPipelineOptions {
   /** A workspace document, validated as FERRY_WORKSPACE_CONFIG would be. */
   readonly workspace: unknown;
