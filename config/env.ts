@@ -154,6 +154,11 @@ export const devServerEnvSchema = z.object({
    * roughly double ingest throughput here. @default FULL
    */
   FERRY_TEMPORAL_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL', 'OFF']).default('FULL'),
+  /**
+   * A dev server that fails every probe for this long is restarted, as one that exited is: it can get
+   * stuck running but serving nothing (temporal/liveness.ts). 0 turns the probe off. @default 60000
+   */
+  FERRY_TEMPORAL_STUCK_AFTER_MS: z.coerce.number().int().min(0).default(60_000),
 });
 export type DevServerEnv = z.infer<typeof devServerEnvSchema>;
 

@@ -19,7 +19,8 @@ import { DEFAULT_WORKER_METRICS_PORT, parseEnv, startEnvSchema } from '../config
 import { startEmbeddedDatabase } from '../db/embedded';
 import { resolveTemporalCli, temporalCliVersion } from '../temporal/binary';
 import { stopChild } from '../processes/children';
-import { startDevServer } from '../temporal/devServer';
+import { startDevServer, type TemporalProcess } from '../temporal/devServer';
+import { watchLiveness } from '../temporal/liveness';
 import { startTemporalCluster } from '../temporal/cluster';
 import { resolveTemporalServer, TEMPORAL_SERVER_VERSION } from '../temporal/serverBinary';
 import { startDemoReceiver } from './demoReceiver';
@@ -137,6 +138,7 @@ async function main(): Promise<void> {
           logFile: path.join(temporalDir, 'server.log'),
         });
         if (server.pid) fs.writeFileSync(path.join(temporalDir, 'server.pid'), String(server.pid));
+        if (env.FERRY_TEMPORAL_STUCK_AFTER_MS > 0) restartWhenStuck('the Temporal dev server', server, env.TEMPORAL_NAMESPACE, env.FERRY_TEMPORAL_STUCK_AFTER_MS);
         return server;
       };
       const server = await startServer();
@@ -306,6 +308,23 @@ function keepRunning(name: string, first: Running, start: () => Promise<Running>
   };
   watch(first);
   return () => current.stop();
+}
+
+/**
+ * Stops a Temporal server that has served nothing for stuckAfterMs, so that keepRunning starts it again
+ * on the same data; the watch ends with the process.
+ */
+function restartWhenStuck(name: string, server: TemporalProcess, namespace: string, stuckAfterMs: number): void {
+  const watch = watchLiveness({
+    address: server.address,
+    namespace,
+    stuckAfterMs,
+    onStuck: ({ failingForMs, lastError }) => {
+      say(`${name} is running but has served nothing for ${Math.round(failingForMs / 1000)} s (${lastError.split('\n')[0]}); stopping it to restart it`);
+      void server.stop();
+    },
+  });
+  void server.exited.then(() => watch.stop());
 }
 
 function prefixLines(stream: NodeJS.ReadableStream, name: string): void {
