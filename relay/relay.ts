@@ -16,6 +16,7 @@ import type { RelayMetrics } from '../metrics/worker';
 import { pipelineWorkflowId, searchAttributes } from '../temporal/names';
 import { logSignal, PIPELINE_WORKFLOW_TYPE, type LogRef, type LogSignalInput } from '../workflows/definitions';
 import type { PipelineArgs } from '../workflows/pipeline';
+import type { PipelineSettings } from '../workflows/settings';
 import { BucketLeases } from './leases';
 
 export interface RelayOptions {
@@ -52,6 +53,11 @@ export interface RelayOptions {
   readonly forwarding?: () => boolean;
   /** Where the lag and each signal's size are recorded. @default not recorded */
   readonly metrics?: RelayMetrics;
+  /**
+   * The pipeline settings of this worker process, handed to each run the relay starts so that its
+   * first workflow task need not ask for them. @default none: each run asks its worker
+   */
+  readonly pipelineSettings?: PipelineSettings;
 }
 
 /**
@@ -342,7 +348,7 @@ export class Relay {
   private async signalUntilAccepted(rows: readonly Row[]): Promise<void> {
     const first = rows[0]!;
     const workflowId = pipelineWorkflowId(first.source_id, first.user_key);
-    const args: PipelineArgs = { sourceId: first.source_id, userKey: first.user_key, bucket: first.bucket };
+    const args: PipelineArgs = { sourceId: first.source_id, userKey: first.user_key, bucket: first.bucket, settings: this.options.pipelineSettings };
     const input = signalInput(rows);
     for (let attempt = 1; ; attempt++) {
       try {

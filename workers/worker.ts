@@ -122,6 +122,8 @@ async function main(env: WorkerEnv): Promise<void> {
   await control.start();
   const health = new HealthCounters();
   const alertConfig = alertConfigOf(env);
+  // The settings activity answers with these, and the relay hands them to the runs it starts.
+  const pipelineSettings = pipelineSettingsFromEnv(env);
   // One bundle for both workers: building it takes seconds and memory.
   const workflowCode = await bundleFerryWorkflows({ logger: quietBundler(logger) });
   const supervisorWorker = await createSupervisorWorker({
@@ -156,7 +158,7 @@ async function main(env: WorkerEnv): Promise<void> {
       metrics: metrics.delivery,
       logger: logger.child({ component: 'delivery' }),
     }),
-    settings: pipelineSettingsFromEnv(env),
+    settings: pipelineSettings,
     health,
     maxConcurrentActivities: env.FERRY_WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentWorkflowTasks: env.FERRY_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
@@ -177,6 +179,7 @@ async function main(env: WorkerEnv): Promise<void> {
     // Degraded mode: every event is stored in the log, and none is forwarded until it ends.
     forwarding: () => control.current.mode !== PIPELINE_MODES.degraded,
     metrics: metrics.relay,
+    pipelineSettings,
   });
   await relay.start();
   const reporter = new HealthReporter({ client, taskQueue: env.FERRY_TASK_QUEUE, counters: health, workerId, logger, intervalMs: env.FERRY_HEALTH_REPORT_MS });

@@ -38,6 +38,12 @@ export interface PipelineArgs {
   readonly carry?: PipelineCarry;
   /** Oldest logged-at this workflow holds the log for (see holdLog), carried across runs. */
   readonly heldFrom?: number;
+  /**
+   * Settings from the worker process whose relay started the run. Without them the run asks its
+   * worker, one local activity more in its first task; a run continued-as-new always asks, so that a
+   * long-lived workflow picks up a changed configuration.
+   */
+  readonly settings?: PipelineSettings;
 }
 
 /**
@@ -61,7 +67,7 @@ const bookkeeping = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s
 const steps = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
 
 export async function pipelineWorkflow(args: PipelineArgs): Promise<void> {
-  const settings = await settingsActivity.pipelineSettings();
+  const settings = args.settings ?? (await settingsActivity.pipelineSettings());
   const pipeline = new Pipeline(args, settings);
   setHandler(logSignal, (input) => pipeline.accept(input));
   setHandler(lanesQuery, () => pipeline.state.snapshot());
@@ -138,7 +144,7 @@ class Pipeline {
     }
     this.rolling = true;
     await condition(() => this.running.size === 0 && allHandlersFinished());
-    await continueAsNew<typeof pipelineWorkflow>({ ...this.args, carry: this.state.carry(Date.now()), heldFrom: this.heldFrom });
+    await continueAsNew<typeof pipelineWorkflow>({ ...this.args, carry: this.state.carry(Date.now()), heldFrom: this.heldFrom, settings: undefined });
   }
 
   private shouldRoll(): boolean {

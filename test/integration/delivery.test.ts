@@ -185,6 +185,45 @@ describe('ordered delivery', () => {
     expect(carried).toBeGreaterThan(0);
   });
 
+  it('runs a workflow the relay starts on the settings it hands over; a run continued-as-new asks its worker', async () => {
+    const hook = await receiver();
+    const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
+    scope.pipeline = await TestPipeline.start({
+      workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]),
+      settings: { maxBatchSize: 5 },
+      // Told apart from the worker's: the first run hands over after its first signal, undelivered.
+      relaySettings: { maxBatchSize: 1, continueAsNewAfterSignals: 1 },
+    });
+    const batch = range(1, 5).map((n) => ({ type: 'track', userId: 'hana', event: 'Step', properties: { n } }));
+    expect((await scope.pipeline.post('/v1/batch', { batch }, writeKey)).status).toBe(200);
+    await hook.waitFor((r) => r.delivered.length === 5, 30_000, 'five deliveries');
+    expect(numbersFor(hook, 'hana')).toEqual(range(1, 5));
+
+    const workflowId = scope.pipeline.workflowId(sourceId, 'hana');
+    const runs: Array<{ runId: string; startTime: Date }> = [];
+    await eventually(async () => {
+      runs.length = 0;
+      for await (const wf of scope.pipeline!.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf);
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+    });
+    runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+    const localActivities = async (runId: string) => {
+      const history = await scope.pipeline!.client.workflow.getHandle(workflowId, runId).fetchHistory();
+      return (history.events ?? []).flatMap((event) => {
+        const marker = event.markerRecordedEventAttributes;
+        const data = marker?.details?.data?.payloads?.[0]?.data;
+        if (!data) return [];
+        const summary = event.userMetadata?.summary?.data;
+        const { activity_type: type } = JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string };
+        return [summary ? `${type}: ${JSON.parse(Buffer.from(summary).toString('utf8')) as string}` : type];
+      });
+    };
+    // The first run asked no one for its settings, and rolled over on the relay's continueAsNewAfterSignals.
+    expect(await localActivities(runs[0]!.runId)).toEqual([]);
+    // The next asked its worker, and delivered in steps of the worker's maxBatchSize, not the relay's.
+    expect(await localActivities(runs[1]!.runId)).toEqual(['pipelineSettings', 'deliverStep: deliver 5 event(s) → hook']);
+  });
+
   it('finishes an idle run, and the next event starts a new one', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];

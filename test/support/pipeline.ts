@@ -90,6 +90,11 @@ export interface TestPipelineOptions {
   /** A workspace document, validated as FERRY_WORKSPACE_CONFIG would be. */
   readonly workspace: unknown;
   readonly settings?: Partial<PipelineSettings>;
+  /**
+   * What the relay hands to the runs it starts, over `settings`; the worker's settings activity answers
+   * with `settings` alone. @default the same as the worker's, as in a worker process
+   */
+  readonly relaySettings?: Partial<PipelineSettings>;
   readonly httpTimeoutMs?: number;
   /** Run the worker in this process. @default true */
   readonly worker?: boolean;
@@ -206,6 +211,7 @@ export class TestPipeline {
       leaseMs: 2_000,
       forwarding: () => this.control?.current.mode !== PIPELINE_MODES.degraded,
       metrics: this.options.metrics?.relay,
+      pipelineSettings: { ...this.settings, ...this.options.relaySettings },
     });
     await this.relay.start();
   }
