@@ -147,6 +147,29 @@ describe('ordered delivery', () => {
     expect(numbersFor(hook, 'erin')).toEqual([1, 2]);
   });
 
+  // Workers share the workflow modules between workflows (preloaded once per thread): what one
+  // user's workflow remembers must never reach another's.
+  it('keeps each user’s workflow state its own: the same messageId from two users is delivered to both', async () => {
+    const hook = await receiver();
+    const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
+    scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
+    const users = ['gina', 'hugo', 'iris'];
+    for (const userId of users) {
+      const res = await scope.pipeline.post('/v1/track', { userId, event: 'Paid', messageId: 'm-shared', properties: { n: 1 } }, writeKey);
+      expect(res.status).toBe(200);
+    }
+    await sendInOrder(scope.pipeline, writeKey, 'gina', 2, 2);
+    await hook.waitFor((r) => r.delivered.length >= 5, 30_000, 'five deliveries');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(numbersFor(hook, 'gina')).toEqual([1, 2, 3]);
+    expect(numbersFor(hook, 'hugo')).toEqual([1]);
+    expect(numbersFor(hook, 'iris')).toEqual([1]);
+    // Each run counts its own deliveries only.
+    const counts: Record<string, number[]> = {};
+    for (const userId of users) counts[userId] = (await scope.pipeline.lanes(scope.pipeline.workflowId(sourceId, userId))).map((lane) => lane.delivered);
+    expect(counts).toEqual({ gina: [3], hugo: [1], iris: [1] });
+  });
+
   it('keeps order across continue-as-new runs and carries pending events over', async () => {
     const hook = await receiver();
     // Slow enough that events are still queued when a run hands over to the next.
