@@ -149,7 +149,7 @@ describe('ordered delivery', () => {
 
   // Workers share the workflow modules between workflows (preloaded once per thread): what one
   // user's workflow remembers must never reach another's.
-  it('keeps each user’s workflow state its own: the same messageId from two users is delivered to both', async () => {
+  it('keeps each user’s workflow state its own: the same messageId from three users is delivered to each', async () => {
     const hook = await receiver();
     const [sourceId, writeKey] = [uniqueId('src'), uniqueId('wk')];
     scope.pipeline = await TestPipeline.start({ workspace: workspaceWith(sourceId, writeKey, [webhookDestination('hook', hook.url)]) });
