@@ -2,6 +2,9 @@ import { bundleWorkflowCode, type InjectedSinks, type WorkerOptions } from '@tem
 import type { HealthCounters } from '../control/health';
 import type { FerryHealthSinks } from '../workflows/interceptors';
 
+/** Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js when built. */
+const WORKFLOWS_MODULE = require.resolve('../workflows');
+
 /** Bundled with the workflow code: every bundle a Ferry worker runs must include them. */
 const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('../workflows/interceptors')];
 
@@ -12,7 +15,7 @@ const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('../workflows/interceptors
  * is safe only because their module scope holds no per-workflow state (constants, proxies, classes);
  * the worker deep-freezes what they export, but a module-level variable would leak between users.
  */
-const PRELOADED_MODULES = ['@temporalio/workflow', require.resolve('../workflows'), ...WORKFLOW_INTERCEPTOR_MODULES];
+const PRELOADED_MODULES = ['@temporalio/workflow', WORKFLOWS_MODULE, ...WORKFLOW_INTERCEPTOR_MODULES];
 
 export interface BundleOptions {
   readonly logger?: Parameters<typeof bundleWorkflowCode>[0]['logger'];
@@ -23,7 +26,7 @@ export interface BundleOptions {
 /** Builds the workflow bundle (workflows/ and its interceptors): seconds of CPU, so once per process or suite. */
 export async function bundleFerryWorkflows(options: BundleOptions = {}): Promise<string> {
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath: WORKFLOWS_MODULE,
     // Ferry's first: the outermost interceptor sees what every later one throws.
     workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES, ...(options.extraInterceptorModules ?? [])],
     logger: options.logger,
@@ -36,9 +39,8 @@ export async function bundleFerryWorkflows(options: BundleOptions = {}): Promise
 export function workflowSource(options: { workflowBundlePath?: string; workflowCode?: string }): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors' | 'bundlerOptions'> {
   if (options.workflowCode !== undefined) return { workflowBundle: { code: options.workflowCode } };
   if (options.workflowBundlePath !== undefined) return { workflowBundle: { codePath: options.workflowBundlePath } };
-  // Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js when built.
   return {
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath: WORKFLOWS_MODULE,
     interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     bundlerOptions: { preloadModules: PRELOADED_MODULES },
   };

@@ -4,23 +4,15 @@
  * both leave the process up and every request unanswered or failed.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../../processes/ports';
 import { type Stack, startStack } from '../../processes/stack';
 import { waitUntil } from '../../processes/wait';
 import { probeTemporal, watchLiveness } from '../../temporal/liveness';
 
 const address = process.env.FERRY_TEST_TEMPORAL_ADDRESS!;
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('the liveness probe', () => {
   it('counts a serving server as healthy: the unknown workflow it asks for is "not found"', async () => {
@@ -43,7 +35,8 @@ describe('the liveness probe', () => {
   it('calls a server stuck once every probe has failed for stuckAfterMs, and says why', async () => {
     const stuck = jest.fn();
     const startedAt = Date.now();
-    const watch = watchLiveness({ address: `127.0.0.1:${await closedPort()}`, namespace: 'default', stuckAfterMs: 1_000, intervalMs: 200, probeTimeoutMs: 500, onStuck: stuck });
+    // A port nothing listens on: every probe fails.
+    const watch = watchLiveness({ address: `127.0.0.1:${await freePort()}`, namespace: 'default', stuckAfterMs: 1_000, intervalMs: 200, probeTimeoutMs: 500, onStuck: stuck });
     try {
       await waitUntil(() => stuck.mock.calls.length > 0, { timeoutMs: 20_000, what: 'the watch to give up' });
     } finally {
